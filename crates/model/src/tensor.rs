@@ -1,0 +1,58 @@
+//! Moving plain host vectors to and from Burn tensors with an explicit float dtype.
+
+use burn::tensor::{DType, Device, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+/// The float precision of the tensors a model computes with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// 32-bit floats (the only precision the wgpu backend supports reliably).
+    #[default]
+    F32,
+    /// 64-bit floats (CPU backends; what the curvature probes use).
+    F64,
+}
+
+impl Precision {
+    /// The Burn dtype.
+    pub fn dtype(self) -> DType {
+        match self {
+            Precision::F32 => DType::F32,
+            Precision::F64 => DType::F64,
+        }
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "f64" => Ok(Precision::F64),
+            other => Err(format!("unknown dtype `{other}`: expected f32 or f64")),
+        }
+    }
+}
+
+/// A tensor of shape `shape` from row-major f64 values, created directly in `precision`.
+pub fn tensor_from<const D: usize>(
+    values: &[f64],
+    shape: [usize; D],
+    device: &Device,
+    precision: Precision,
+) -> Tensor<D> {
+    let data = match precision {
+        Precision::F64 => TensorData::new(values.to_vec(), shape),
+        Precision::F32 => TensorData::new(values.iter().map(|&v| v as f32).collect(), shape),
+    };
+    Tensor::from_data(data, (device, precision.dtype()))
+}
+
+/// Row-major values of a float tensor as f64 (whatever its dtype).
+pub fn to_f64<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+    t.into_data()
+        .convert::<f64>()
+        .try_into_vec::<f64>()
+        .expect("a float tensor converts to f64")
+}

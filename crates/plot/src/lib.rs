@@ -1,0 +1,225 @@
+//! `frontier-plot`: PNG figures from plain data — heatmaps with a viridis colour map, a
+//! colourbar and overlaid boundary curves, and line plots with ±sd bands.
+//!
+//! The crate knows nothing of models: callers pass grid values, axis values and curves.
+//! Text uses an embedded DejaVu Sans, so rendering needs no system fonts.
+//!
+//! ```no_run
+//! use frontier_plot::{Axis, Curve, Heatmap, render_heatmap};
+//! let b = Axis::new("batch size B", vec![1.0, 2.0, 4.0, 8.0]).with_log2();
+//! let sigma = Axis::new("coherence σ", vec![1.0, 2.0, 3.0]);
+//! let values = vec![vec![0.0, 0.5, 1.0, 1.0]; 3]; // values[iy][ix]: 3 rows of σ × 4 B
+//! let mut h = Heatmap::new("fraction diverged", b, sigma, values, "fraction diverged");
+//! h.curves.push(Curve::new("ρ(T) = 1", vec![(1.0, 2.5), (8.0, 1.5)]));
+//! render_heatmap(&h, std::path::Path::new("heatmap.png"))?;
+//! # Ok::<(), frontier_plot::PlotError>(())
+//! ```
+
+mod axis;
+mod error;
+mod font;
+mod frame;
+mod heatmap;
+mod legend;
+mod lines;
+
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+pub use error::{PlotError, Result};
+pub use frame::PANEL_SIZE;
+
+/// One axis of a plot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Axis {
+    /// Axis title, including units, e.g. "learning rate η (1/step)".
+    pub label: String,
+    /// Grid values along the axis (data units), finite and strictly ascending; positive when
+    /// `log2`. Heatmap cells are centred on them and ticks sit on them.
+    pub values: Vec<f64>,
+    /// Use a log₂ scale (e.g. for batch size).
+    pub log2: bool,
+}
+
+/// A curve overlaid on a heatmap, e.g. a predicted stability boundary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Curve {
+    /// Legend entry.
+    pub label: String,
+    /// Points (x, y) in data coordinates; a point with a NaN coordinate breaks the line.
+    /// Parts outside the plotted range are clipped.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// A heatmap over a grid of x × y values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heatmap {
+    /// Title line(s) on top (wrapped when long).
+    pub title: String,
+    /// Text under the plot, e.g. agreement scores; "; "-separated parts wrap when long.
+    pub caption: String,
+    /// Horizontal axis: `x.values.len()` columns.
+    pub x: Axis,
+    /// Vertical axis: `y.values.len()` rows.
+    pub y: Axis,
+    /// Cell values, `values[iy][ix]`, shape `[y.values.len()][x.values.len()]`;
+    /// NaN = missing, drawn light grey.
+    pub values: Vec<Vec<f64>>,
+    /// Colourbar title, including units.
+    pub colorbar_label: String,
+    /// Colour range (lo, hi) with lo < hi; values outside are clamped. `None` = data
+    /// min/max, ignoring NaN.
+    pub range: Option<(f64, f64)>,
+    /// Curves overlaid in contrasting colours and dash patterns, named in a legend.
+    pub curves: Vec<Curve>,
+}
+
+/// One line of a [`LinePlot`]: mean ± sd at each x.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Legend entry.
+    pub label: String,
+    /// x positions (data units).
+    pub x: Vec<f64>,
+    /// Mean at each x; same length as `x`. NaN breaks the line.
+    pub mean: Vec<f64>,
+    /// Standard deviation at each x for the shaded band; same length as `x`, or empty for
+    /// no band.
+    pub sd: Vec<f64>,
+}
+
+/// A line plot with one line and ±sd band per series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinePlot {
+    /// Title line(s) on top.
+    pub title: String,
+    /// Text under the plot.
+    pub caption: String,
+    /// x axis: its label, `log2` for a log₂ x scale, and `values` (may be empty) as tick
+    /// positions.
+    pub x: Axis,
+    /// y axis title, including units.
+    pub y_label: String,
+    /// Use a log₁₀ y scale (values ≤ 0 are not drawn).
+    pub log_y: bool,
+    /// The lines, at least one.
+    pub series: Vec<Series>,
+}
+
+impl Axis {
+    /// A linear axis.
+    pub fn new(label: impl Into<String>, values: Vec<f64>) -> Self {
+        Axis {
+            label: label.into(),
+            values,
+            log2: false,
+        }
+    }
+
+    /// The same axis on a log₂ scale.
+    pub fn with_log2(mut self) -> Self {
+        self.log2 = true;
+        self
+    }
+}
+
+impl Curve {
+    /// A curve from (x, y) points in data coordinates.
+    pub fn new(label: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Curve {
+            label: label.into(),
+            points,
+        }
+    }
+}
+
+impl Heatmap {
+    /// A heatmap with no caption, automatic colour range and no curves;
+    /// `values[iy][ix]` as for the field.
+    pub fn new(
+        title: impl Into<String>,
+        x: Axis,
+        y: Axis,
+        values: Vec<Vec<f64>>,
+        colorbar_label: impl Into<String>,
+    ) -> Self {
+        Heatmap {
+            title: title.into(),
+            caption: String::new(),
+            x,
+            y,
+            values,
+            colorbar_label: colorbar_label.into(),
+            range: None,
+            curves: Vec::new(),
+        }
+    }
+}
+
+impl Series {
+    /// A series; `sd` may be empty for no band.
+    pub fn new(label: impl Into<String>, x: Vec<f64>, mean: Vec<f64>, sd: Vec<f64>) -> Self {
+        Series {
+            label: label.into(),
+            x,
+            mean,
+            sd,
+        }
+    }
+}
+
+/// Renders `h` as a [`PANEL_SIZE`] PNG at `path`. Bad input (shape, axes, range) is
+/// reported before anything is written.
+pub fn render_heatmap(h: &Heatmap, path: &Path) -> Result<()> {
+    heatmap::validate(h)?;
+    render_to(path, PANEL_SIZE, |area| heatmap::draw_heatmap(area, h))
+}
+
+/// Renders `p` as a [`PANEL_SIZE`] PNG at `path`.
+pub fn render_lines(p: &LinePlot, path: &Path) -> Result<()> {
+    lines::validate(p)?;
+    render_to(path, PANEL_SIZE, |area| lines::draw_lines(area, p))
+}
+
+/// Renders several heatmaps into one PNG, `columns` per row (row-major), each a full panel
+/// of [`PANEL_SIZE`] with its own title, colourbar, legend and caption.
+pub fn render_panels(panels: &[Heatmap], columns: usize, path: &Path) -> Result<()> {
+    if panels.is_empty() {
+        return Err(PlotError::Panels("no panels given".into()));
+    }
+    if columns == 0 {
+        return Err(PlotError::Panels("columns must be at least 1".into()));
+    }
+    panels.iter().try_for_each(heatmap::validate)?;
+    let columns = columns.min(panels.len());
+    let rows = panels.len().div_ceil(columns);
+    let size = (PANEL_SIZE.0 * columns as u32, PANEL_SIZE.1 * rows as u32);
+    render_to(path, size, |root| {
+        root.fill(&WHITE)?;
+        let areas = root.split_evenly((rows, columns));
+        panels
+            .iter()
+            .zip(&areas)
+            .try_for_each(|(h, area)| heatmap::draw_heatmap(area, h))
+    })
+}
+
+/// Draws with `draw` on a bitmap of `size` pixels and writes it to `path` via `present()`.
+fn render_to<'a>(
+    path: &'a Path,
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'a>, Shift>) -> Result<()>,
+) -> Result<()> {
+    font::ensure_registered()?;
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    draw(&root)?;
+    root.present().map_err(|e| PlotError::Write {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,456 @@
+//! Three-axis and pair coherence of per-sample curvature (SCIENCE §3).
+//!
+//! Input: the n×n matrix K_ij = tr(H_i H_j) of per-sample Hessians H_i (PSD, p×p) and their
+//! largest eigenvalues, samples ordered retain first ([`CurvatureGram`]). Output: σ, σ_R, σ_F,
+//! σ_RF, σ_U and σ_U_signed ([`Coherence`], [`coherence`]).
+
+use nalgebra::DMatrix;
+
+use crate::error::{Error, Result, check_alpha, check_finite, check_len};
+use crate::operator::{DenseOperator, LinearOperator};
+use crate::pair::PairOperator;
+use crate::solvers::{LanczosOptions, extreme_eigenvalues};
+
+/// What is known about the per-sample Hessians beyond K, for the spectra of the pair
+/// matrices A_(r,f) = (1−α)H_r − αH_f.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PairSpectra {
+    /// H_i = c_i g_i g_iᵀ: A_(r,f) has rank two and its eigenvalues follow in closed form from
+    /// λ_r, λ_f and K_rf.
+    RankOne,
+    /// The n dense p×p per-sample Hessians (symmetrised), in sample order: A_(r,f) is
+    /// eigen-decomposed per pair (n_r·n_f dense p×p eigenproblems; for small p).
+    Dense(Vec<DMatrix<f64>>),
+}
+
+/// The curvature Gram matrix of n per-sample Hessians, samples ordered retain first
+/// (indices `0..n_retain` are the retain set R, the rest the forget set F).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CurvatureGram {
+    /// n×n, K_ij = tr(H_i H_j) ≥ 0 (squared curvature units).
+    pub k: DMatrix<f64>,
+    /// λ_max(H_i) for each sample (length n).
+    pub lambda_max: Vec<f64>,
+    /// Number of retain samples n_r (the first n_r rows of `k`).
+    pub n_retain: usize,
+    /// How to get the spectra of A_(r,f) for the pair coherence.
+    pub pairs: PairSpectra,
+}
+
+impl CurvatureGram {
+    /// From rank-one Hessians H_i = c_i g_i g_iᵀ: `g` is n×p (row i = g_i), `c` has length n
+    /// (c_i = ℓ''_i ≥ 0). K_ij = c_i c_j (g_i·g_j)², λ_max(H_i) = c_i‖g_i‖². Forms G Gᵀ
+    /// (2n²p flops); use [`from_gram`](Self::from_gram) when G Gᵀ is computed elsewhere.
+    ///
+    /// # Panics
+    /// On invalid input (see [`from_gram`](Self::from_gram) for the conditions).
+    pub fn from_rank_one(g: &DMatrix<f64>, c: &[f64], n_retain: usize) -> Self {
+        let gram = g * g.transpose();
+        Self::from_gram(&gram, c, n_retain).unwrap_or_else(|e| panic!("from_rank_one: {e}"))
+    }
+
+    /// From the n×n Gram matrix `gram` = G Gᵀ of per-sample gradients (gram_ij = g_i·g_j) and
+    /// c_i ≥ 0: the rank-one case without the n×p matrix. Errors if `gram` is not n×n with
+    /// n = `c.len()`, a value is not finite, some c_i < 0, or `n_retain > n`.
+    pub fn from_gram(gram: &DMatrix<f64>, c: &[f64], n_retain: usize) -> Result<Self> {
+        let n = c.len();
+        check_len("Gram matrix: number of rows", n, gram.nrows())?;
+        check_len("Gram matrix: number of columns", n, gram.ncols())?;
+        check_finite("Gram matrix", gram.iter())?;
+        check_finite("curvature factors c", c)?;
+        if let Some(bad) = c.iter().find(|&&x| x < 0.0) {
+            return Err(Error::Argument {
+                name: "c",
+                value: bad.to_string(),
+                expected: "curvature factors c_i ≥ 0 (per-sample Hessians must be PSD)",
+            });
+        }
+        check_n_retain(n_retain, n)?;
+        let k = DMatrix::from_fn(n, n, |i, j| {
+            let gij = 0.5 * (gram[(i, j)] + gram[(j, i)]);
+            c[i] * c[j] * gij * gij
+        });
+        let lambda_max = (0..n).map(|i| c[i] * gram[(i, i)]).collect();
+        Ok(Self {
+            k,
+            lambda_max,
+            n_retain,
+            pairs: PairSpectra::RankOne,
+        })
+    }
+
+    /// From n dense PSD per-sample Hessians (each p×p): K_ij = Σ_kl (H_i)_kl (H_j)_kl
+    /// (= tr(H_i H_j) for symmetric H), λ_max by a dense eigen-decomposition.
+    ///
+    /// # Panics
+    /// On invalid input (see [`try_from_dense`](Self::try_from_dense)).
+    pub fn from_dense(h: &[DMatrix<f64>], n_retain: usize) -> Self {
+        Self::try_from_dense(h, n_retain).unwrap_or_else(|e| panic!("from_dense: {e}"))
+    }
+
+    /// As [`from_dense`](Self::from_dense); errors if the matrices are not all p×p, contain
+    /// NaN/Inf, or `n_retain > n`. Each H_i is symmetrised ((H + Hᵀ)/2) first.
+    pub fn try_from_dense(h: &[DMatrix<f64>], n_retain: usize) -> Result<Self> {
+        let n = h.len();
+        check_n_retain(n_retain, n)?;
+        let p = h.first().map_or(0, |m| m.nrows());
+        for m in h {
+            check_len("per-sample Hessian: number of rows", p, m.nrows())?;
+            check_len("per-sample Hessian: number of columns", p, m.ncols())?;
+            check_finite("per-sample Hessian", m.iter())?;
+        }
+        let sym: Vec<DMatrix<f64>> = h.iter().map(|m| (m + m.transpose()) * 0.5).collect();
+        // Row i of F is vec(H_i); K = F Fᵀ.
+        let f = DMatrix::from_fn(n, p * p, |i, kl| sym[i].as_slice()[kl]);
+        let k = &f * f.transpose();
+        let lambda_max = sym
+            .iter()
+            .map(|m| m.symmetric_eigenvalues().max())
+            .collect();
+        Ok(Self {
+            k,
+            lambda_max,
+            n_retain,
+            pairs: PairSpectra::Dense(sym),
+        })
+    }
+
+    /// Number of samples n.
+    pub fn n(&self) -> usize {
+        self.k.nrows()
+    }
+
+    /// Number of forget samples n_f = n − n_r.
+    pub fn n_forget(&self) -> usize {
+        self.n() - self.n_retain
+    }
+
+    /// max over pairs (r, f) of the spectral radius |λ|_max of A_(r,f) = (1−α)H_r − αH_f
+    /// (0 when a set is empty).
+    pub fn max_pair_spectral_radius(&self, alpha: f64) -> f64 {
+        let (n_r, n) = (self.n_retain, self.n());
+        let a = 1.0 - alpha;
+        let mut best: f64 = 0.0;
+        for r in 0..n_r {
+            for f in n_r..n {
+                let radius = match &self.pairs {
+                    PairSpectra::RankOne => {
+                        // A = X D Xᵀ, X = [g_r g_f], D = diag(a c_r, −α c_f): its non-zero
+                        // eigenvalues are those of the 2×2 matrix D XᵀX, with trace
+                        // aλ_r − αλ_f and determinant −aα(λ_rλ_f − K_rf) ≤ 0.
+                        let (lr, lf) = (self.lambda_max[r], self.lambda_max[f]);
+                        let trace = a * lr - alpha * lf;
+                        let det = -a * alpha * (lr * lf - self.k[(r, f)]).max(0.0);
+                        0.5 * trace.abs() + (0.25 * trace * trace - det).sqrt()
+                    }
+                    PairSpectra::Dense(h) => {
+                        let pair = &h[r] * a - &h[f] * alpha;
+                        pair.symmetric_eigenvalues().amax()
+                    }
+                };
+                best = best.max(radius);
+            }
+        }
+        best
+    }
+}
+
+fn check_n_retain(n_retain: usize, n: usize) -> Result<()> {
+    if n_retain > n {
+        return Err(Error::Argument {
+            name: "n_retain",
+            value: n_retain.to_string(),
+            expected: "at most the number of samples n",
+        });
+    }
+    Ok(())
+}
+
+/// The coherence numbers of SCIENCE §3. All are dimensionless ratios ≥ 0; σ ∈ [1, n] for
+/// rank-one Hessians. A number whose set is empty (or whose curvature is all zero) is 0:
+/// with no forget samples σ_F = σ_RF = σ_U = σ_U_signed = 0, and likewise with no retain
+/// samples σ_R = σ_RF = σ_U = σ_U_signed = 0.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Coherence {
+    /// σ = λ_max(S) / max_i λ_max(H_i), S_ij = sqrt(K_ij), over all n samples.
+    pub sigma: f64,
+    /// σ_R = λ_max(S_RR) / max_{i∈R} λ_max(H_i).
+    pub sigma_r: f64,
+    /// σ_F = λ_max(S_FF) / max_{j∈F} λ_max(H_j).
+    pub sigma_f: f64,
+    /// σ_RF = ‖S_RF‖₂ / sqrt(max_{i∈R} λ_max(H_i) · max_{j∈F} λ_max(H_j)).
+    pub sigma_rf: f64,
+    /// σ_U = λ_max(S^U) / max_{(r,f)} |λ|_max(A_(r,f)), magnitude version (b = α), see
+    /// [`PairOperator`].
+    pub sigma_u: f64,
+    /// The same with b = −α: (S^U)² entries are tr(A_(r,f) A_(r',f')), negative ones clamped
+    /// to 0 before the square root. Same denominator as `sigma_u`.
+    pub sigma_u_signed: f64,
+}
+
+/// Three-axis and pair coherence for mixing weight α ∈ [0, 1].
+///
+/// Largest eigenvalues come from [`extreme_eigenvalues`] (exact dense solve up to
+/// dimension 300, Lanczos with tol 1e-10 above); S^U is never formed for N = n_r·n_f > 300
+/// (matrix-free [`PairOperator`]). The pair denominator is the spectral radius of the actual
+/// (signed) A_(r,f) = (1−α)H_r − αH_f for both σ_U versions.
+///
+/// # Panics
+/// If α ∉ [0, 1] (use [`try_coherence`] to get an error instead).
+pub fn coherence(gram: &CurvatureGram, alpha: f64) -> Coherence {
+    try_coherence(gram, alpha).unwrap_or_else(|e| panic!("coherence: {e}"))
+}
+
+/// As [`coherence`], with an error for α ∉ [0, 1] or an inconsistent `gram` (K not square,
+/// `lambda_max` of the wrong length, `n_retain > n`, NaN/Inf).
+pub fn try_coherence(gram: &CurvatureGram, alpha: f64) -> Result<Coherence> {
+    check_alpha(alpha)?;
+    let n = gram.n();
+    check_len("curvature Gram K: number of columns", n, gram.k.ncols())?;
+    check_len(
+        "curvature Gram: length of lambda_max",
+        n,
+        gram.lambda_max.len(),
+    )?;
+    check_n_retain(gram.n_retain, n)?;
+    check_finite("curvature Gram K", gram.k.iter())?;
+    check_finite("curvature Gram lambda_max", &gram.lambda_max)?;
+    let (n_r, n_f) = (gram.n_retain, gram.n_forget());
+    let s = gram.k.map(|x| x.max(0.0).sqrt());
+    let max_lambda = |range: std::ops::Range<usize>| {
+        gram.lambda_max[range]
+            .iter()
+            .fold(0.0_f64, |m, &x| m.max(x))
+    };
+    let (lam_all, lam_r, lam_f) = (max_lambda(0..n), max_lambda(0..n_r), max_lambda(n_r..n));
+    let block = |start: usize, len: usize| s.view((start, start), (len, len)).into_owned();
+    let sigma = ratio(top_eigenvalue(s.clone())?, lam_all);
+    let sigma_r = ratio(top_eigenvalue(block(0, n_r))?, lam_r);
+    let sigma_f = ratio(top_eigenvalue(block(n_r, n_f))?, lam_f);
+    let sigma_rf = if n_r == 0 || n_f == 0 {
+        0.0
+    } else {
+        // ‖S_RF‖₂² = λ_max(BᵀB) on the smaller side.
+        let s_rf = s.view((0, n_r), (n_r, n_f));
+        let small = if n_f <= n_r {
+            s_rf.transpose() * s_rf
+        } else {
+            s_rf * s_rf.transpose()
+        };
+        ratio(
+            top_eigenvalue(small)?.max(0.0).sqrt(),
+            (lam_r * lam_f).sqrt(),
+        )
+    };
+    let (sigma_u, sigma_u_signed) = if n_r == 0 || n_f == 0 {
+        (0.0, 0.0)
+    } else {
+        let denominator = gram.max_pair_spectral_radius(alpha);
+        let su = |signed| -> Result<f64> {
+            let op = PairOperator::new(gram, alpha, signed)?;
+            Ok(ratio(lambda_max(&op), denominator))
+        };
+        (su(false)?, su(true)?)
+    };
+    Ok(Coherence {
+        sigma,
+        sigma_r,
+        sigma_f,
+        sigma_rf,
+        sigma_u,
+        sigma_u_signed,
+    })
+}
+
+/// num / den, or 0 when den is 0 (an empty set or zero curvature).
+fn ratio(num: f64, den: f64) -> f64 {
+    if den > 0.0 { num / den } else { 0.0 }
+}
+
+/// The largest eigenvalue of a symmetric operator (0 for dimension 0).
+fn lambda_max<A: LinearOperator + ?Sized>(op: &A) -> f64 {
+    let options = LanczosOptions {
+        top: 1,
+        bottom: 0,
+        ..Default::default()
+    };
+    extreme_eigenvalues(op, &options)
+        .top
+        .first()
+        .copied()
+        .unwrap_or(0.0)
+}
+
+fn top_eigenvalue(m: DMatrix<f64>) -> Result<f64> {
+    Ok(lambda_max(&DenseOperator::new(m)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operator::test_util::{random_matrix, rel};
+    use crate::solvers::reference::sorted_eigenvalues;
+
+    /// S^U built densely, straight from the definition.
+    fn dense_pair_matrix(gram: &CurvatureGram, alpha: f64, signed: bool) -> DMatrix<f64> {
+        let (n_r, n_f) = (gram.n_retain, gram.n_forget());
+        let (a, b) = (1.0 - alpha, if signed { -alpha } else { alpha });
+        let k = &gram.k;
+        DMatrix::from_fn(n_r * n_f, n_r * n_f, |i, j| {
+            let (r, f) = (i / n_f, n_r + i % n_f);
+            let (rp, fp) = (j / n_f, n_r + j % n_f);
+            let sq = a * a * k[(r, rp)] + a * b * (k[(r, fp)] + k[(f, rp)]) + b * b * k[(f, fp)];
+            sq.max(0.0).sqrt()
+        })
+    }
+
+    fn rank_one_case(n: usize, p: usize, seed: u64) -> (DMatrix<f64>, Vec<f64>) {
+        let g = random_matrix(n, p, seed);
+        let c = (0..n).map(|i| 0.2 + 0.05 * (i % 7) as f64).collect();
+        (g, c)
+    }
+
+    #[test]
+    fn orthogonal_rank_one_hessians_give_sigma_one() {
+        let n = 6;
+        let g = DMatrix::from_fn(n, 8, |i, j| if i == j { 1.0 + i as f64 } else { 0.0 });
+        let c = vec![0.5; n];
+        let s = coherence(&CurvatureGram::from_rank_one(&g, &c, 4), 0.5);
+        for (name, x) in [
+            ("sigma", s.sigma),
+            ("sigma_r", s.sigma_r),
+            ("sigma_f", s.sigma_f),
+        ] {
+            assert!((x - 1.0).abs() < 1e-12, "{name}: rust={x}, reference=1");
+        }
+        assert!(
+            s.sigma_rf.abs() < 1e-12,
+            "sigma_rf: rust={}, reference=0",
+            s.sigma_rf
+        );
+    }
+
+    #[test]
+    fn identical_rank_one_hessians_give_sigma_n() {
+        let (n, n_r) = (7, 5);
+        let row = random_matrix(1, 9, 71);
+        let g = DMatrix::from_fn(n, 9, |_, j| row[j]);
+        let s = coherence(&CurvatureGram::from_rank_one(&g, &vec![0.3; n], n_r), 0.5);
+        let n_f = n - n_r;
+        let checks = [
+            ("sigma", s.sigma, n as f64),
+            ("sigma_r", s.sigma_r, n_r as f64),
+            ("sigma_f", s.sigma_f, n_f as f64),
+            ("sigma_rf", s.sigma_rf, ((n_r * n_f) as f64).sqrt()),
+        ];
+        for (name, rust, reference) in checks {
+            assert!(
+                rel(rust, reference, 1.0) < 1e-12,
+                "{name}: rust={rust}, reference={reference}"
+            );
+        }
+    }
+
+    #[test]
+    fn pair_coherence_matrix_free_equals_dense() {
+        // N = 18·20 = 360 > 300, so `coherence` itself goes through Lanczos on the
+        // matrix-free operator; N = 3·5 = 15 takes the dense path. Both roles orders.
+        for (n, n_r, p, seed) in [(38, 18, 12, 81), (38, 20, 30, 82), (8, 3, 5, 83)] {
+            let (g, c) = rank_one_case(n, p, seed);
+            let gram = CurvatureGram::from_rank_one(&g, &c, n_r);
+            for alpha in [0.0, 0.3, 1.0] {
+                let s = coherence(&gram, alpha);
+                let den = gram.max_pair_spectral_radius(alpha);
+                for (signed, rust) in [(false, s.sigma_u), (true, s.sigma_u_signed)] {
+                    let dense = dense_pair_matrix(&gram, alpha, signed);
+                    let reference = sorted_eigenvalues(&dense).last().unwrap() / den;
+                    assert!(
+                        rel(rust, reference, 1e-300) < 1e-9,
+                        "n_r={n_r}, alpha={alpha}, signed={signed}: rust={rust}, \
+                         reference={reference}"
+                    );
+                    // The operator's matvec against the dense product.
+                    let op = PairOperator::new(&gram, alpha, signed).unwrap();
+                    let v = random_matrix(op.dim(), 1, seed + 7);
+                    let mut out = vec![0.0; op.dim()];
+                    op.matvec(v.as_slice(), &mut out);
+                    let want = &dense * &v;
+                    let err = (DMatrix::from_column_slice(op.dim(), 1, &out) - &want).norm()
+                        / want.norm();
+                    assert!(err < 1e-13, "matvec relative error {err}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rank_one_and_dense_agree() {
+        let (n, n_r, p) = (9, 6, 7);
+        let (g, c) = rank_one_case(n, p, 91);
+        let h: Vec<DMatrix<f64>> = (0..n)
+            .map(|i| {
+                let gi = g.row(i).transpose();
+                &gi * gi.transpose() * c[i]
+            })
+            .collect();
+        let r1 = CurvatureGram::from_rank_one(&g, &c, n_r);
+        let dense = CurvatureGram::from_dense(&h, n_r);
+        let err = (&r1.k - &dense.k).norm() / dense.k.norm();
+        assert!(err < 1e-12, "K relative error {err}");
+        for (a, b) in r1.lambda_max.iter().zip(&dense.lambda_max) {
+            assert!(
+                rel(*a, *b, 1e-300) < 1e-12,
+                "lambda_max: rust={a}, reference={b}"
+            );
+        }
+        for alpha in [0.0, 0.4, 0.9] {
+            let (x, y) = (coherence(&r1, alpha), coherence(&dense, alpha));
+            let pairs = [
+                ("sigma", x.sigma, y.sigma),
+                ("sigma_r", x.sigma_r, y.sigma_r),
+                ("sigma_f", x.sigma_f, y.sigma_f),
+                ("sigma_rf", x.sigma_rf, y.sigma_rf),
+                ("sigma_u", x.sigma_u, y.sigma_u),
+                ("sigma_u_signed", x.sigma_u_signed, y.sigma_u_signed),
+            ];
+            for (name, rust, reference) in pairs {
+                assert!(
+                    rel(rust, reference, 1e-300) < 1e-10,
+                    "{name}, alpha={alpha}: rank-one rust={rust}, dense reference={reference}"
+                );
+            }
+            assert!(x.sigma >= 1.0 - 1e-12 && x.sigma_u >= 1.0 - 1e-12, "{x:?}");
+        }
+    }
+
+    #[test]
+    fn empty_sets_give_zeros() {
+        let (g, c) = rank_one_case(5, 4, 95);
+        let no_forget = coherence(&CurvatureGram::from_rank_one(&g, &c, 5), 0.5);
+        assert_eq!(
+            (
+                no_forget.sigma_f,
+                no_forget.sigma_rf,
+                no_forget.sigma_u,
+                no_forget.sigma_u_signed
+            ),
+            (0.0, 0.0, 0.0, 0.0)
+        );
+        assert!(no_forget.sigma >= 1.0 && no_forget.sigma == no_forget.sigma_r);
+        let no_retain = coherence(&CurvatureGram::from_rank_one(&g, &c, 0), 0.5);
+        assert_eq!((no_retain.sigma_r, no_retain.sigma_u), (0.0, 0.0));
+        assert!(no_retain.sigma == no_retain.sigma_f);
+    }
+
+    #[test]
+    fn bad_input_is_an_error() {
+        let (g, c) = rank_one_case(4, 3, 96);
+        let gram = &g * g.transpose();
+        assert!(CurvatureGram::from_gram(&gram, &c[..3], 2).is_err());
+        assert!(CurvatureGram::from_gram(&gram, &[1.0, -1.0, 1.0, 1.0], 2).is_err());
+        assert!(CurvatureGram::from_gram(&gram, &c, 5).is_err());
+        let ok = CurvatureGram::from_gram(&gram, &c, 2).unwrap();
+        assert!(try_coherence(&ok, 1.5).is_err());
+        assert!(try_coherence(&ok, f64::NAN).is_err());
+    }
+}

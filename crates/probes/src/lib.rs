@@ -1,0 +1,29 @@
+//! `frontier-probes`: curvature operators, eigen/trace/spectrum solvers and coherence, on the
+//! host in f64 (nalgebra).
+//!
+//! - [`operator`]: the [`LinearOperator`] trait (a dimension and a matvec) and its
+//!   implementations: dense, rank-one Gauss–Newton, finite-difference Hessian-vector
+//!   products, linear combinations.
+//! - [`solvers`]: power iteration, Lanczos (top-k / bottom-k), Hutchinson trace, stochastic
+//!   Lanczos quadrature; generic over [`LinearOperator`], each returning value(s), iterations,
+//!   residual and a converged flag.
+//! - [`gram`]: spectra of H and H_α from the n×n Gram matrix G Gᵀ (rank-one shortcut).
+//! - [`coherence`](mod@coherence): σ, σ_R, σ_F, σ_RF and the pair coherence σ_U (SCIENCE §3).
+//!
+//! Samples are always ordered retain first: `0..n_retain` is the retain set R.
+
+pub mod coherence;
+pub mod error;
+pub mod gram;
+pub mod operator;
+pub mod pair;
+pub mod solvers;
+pub mod weights;
+
+pub use coherence::{Coherence, CurvatureGram, PairSpectra, coherence, try_coherence};
+pub use error::{Error, Result};
+pub use gram::{GramSpectrum, gram_spectrum, h_alpha_spectrum, h_spectrum};
+pub use operator::{
+    DenseOperator, FiniteDifferenceHvp, LinearCombination, LinearOperator, RankOneOperator,
+};
+pub use pair::PairOperator;
