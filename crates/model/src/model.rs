@@ -51,7 +51,7 @@ pub trait Model: Clone {
 }
 
 /// Per-sample score gradients by one autodiff backward per sample, x [n, P, d] → [n, p].
-pub fn autodiff_score_grads<M: Model + ?Sized>(model: &M, x: Tensor<3>) -> Tensor<2> {
+pub fn autodiff_score_grads<M: Model>(model: &M, x: Tensor<3>) -> Tensor<2> {
     let n = x.dims()[0];
     let rows = (0..n)
         .map(|i| {

@@ -47,7 +47,7 @@ impl TrainConfig {
         if self.max_steps == 0 {
             return Err(invalid("train.max_steps", "must be at least 1, got 0"));
         }
-        if !(self.loss_tol >= 0.0) {
+        if self.loss_tol.is_nan() || self.loss_tol < 0.0 {
             return Err(invalid(
                 "train.loss_tol",
                 format!("must be ≥ 0, got {}", self.loss_tol),

@@ -384,6 +384,23 @@ mod tests {
     }
 
     #[test]
+    fn threaded_pair_matvec_equals_dense() {
+        // N = 40·52 = 2080 ≥ 2048 takes the multi-threaded path.
+        let (g, c) = rank_one_case(92, 10, 85);
+        let gram = CurvatureGram::from_rank_one(&g, &c, 40);
+        for signed in [false, true] {
+            let op = PairOperator::new(&gram, 0.6, signed).unwrap();
+            let dense = dense_pair_matrix(&gram, 0.6, signed);
+            let v = random_matrix(op.dim(), 1, 86);
+            let mut out = vec![0.0; op.dim()];
+            op.matvec(v.as_slice(), &mut out);
+            let want = &dense * &v;
+            let err = (DMatrix::from_column_slice(op.dim(), 1, &out) - &want).norm() / want.norm();
+            assert!(err < 1e-13, "signed={signed}: matvec relative error {err}");
+        }
+    }
+
+    #[test]
     fn rank_one_and_dense_agree() {
         let (n, n_r, p) = (9, 6, 7);
         let (g, c) = rank_one_case(n, p, 91);

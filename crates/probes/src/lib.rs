@@ -9,6 +9,9 @@
 //!   residual and a converged flag.
 //! - [`gram`]: spectra of H and H_α from the n×n Gram matrix G Gᵀ (rank-one shortcut).
 //! - [`coherence`](mod@coherence): σ, σ_R, σ_F, σ_RF and the pair coherence σ_U (SCIENCE §3).
+//! - [`samples`]: per-sample gradients and curvature weights of any `frontier_model::Model`,
+//!   with G Gᵀ computed on the model's Burn device.
+//! - [`report`]: the full coherence report of a model at w* (what `frontier coherence` prints).
 //!
 //! Samples are always ordered retain first: `0..n_retain` is the retain set R.
 
@@ -17,6 +20,8 @@ pub mod error;
 pub mod gram;
 pub mod operator;
 pub mod pair;
+pub mod report;
+pub mod samples;
 pub mod solvers;
 pub mod weights;
 
@@ -27,3 +32,5 @@ pub use operator::{
     DenseOperator, FiniteDifferenceHvp, LinearCombination, LinearOperator, RankOneOperator,
 };
 pub use pair::PairOperator;
+pub use report::{CoherenceReport, coherence_report};
+pub use samples::{SampleCurvature, retain_first};

@@ -1,5 +1,7 @@
 //! The matrix-free pair-coherence matrix S^U over the n_r·n_f (retain, forget) pairs.
 
+use std::ops::Range;
+
 use nalgebra::DMatrix;
 
 use crate::coherence::CurvatureGram;
@@ -89,8 +91,10 @@ impl PairOperator {
         }
     }
 
-    /// Rows `first..first + out.len()` (internal order) of S^U v (v in internal order).
-    fn rows(&self, v: &[f64], first: usize, out: &mut [f64]) {
+    /// The contribution of the upper-triangle entries (i, j ≥ i) of `rows` (internal order)
+    /// to S^U v, accumulated into `out` (length N, internal order): each entry e_ij is formed
+    /// once and used twice (out_i += e_ij v_j, out_j += e_ij v_i), halving the square roots.
+    fn upper_rows(&self, v: &[f64], rows: Range<usize>, out: &mut [f64]) {
         let (n_x, n_y) = (self.n_x, self.n_y);
         let (cxx, cxy, cyy) = (
             self.c_x * self.c_x,
@@ -99,46 +103,68 @@ impl PairOperator {
         );
         let mut t = vec![0.0; n_x];
         let mut u = vec![0.0; n_y];
-        for (offset, o) in out.iter_mut().enumerate() {
-            let (x, y) = ((first + offset) / n_y, (first + offset) % n_y);
-            // Terms that depend on x' only and on y' only.
+        for i in rows {
+            let (x, y) = (i / n_y, i % n_y);
+            // Terms that depend on x' only (needed for x' ≥ x) and on y' only.
             let (kxx, kxy) = (self.k_xx.column(x), self.k_xy.column(y));
-            for (xp, tx) in t.iter_mut().enumerate() {
-                *tx = cxx * kxx[xp] + cxy * kxy[xp];
+            for xp in x..n_x {
+                t[xp] = cxx * kxx[xp] + cxy * kxy[xp];
             }
             let (kyx, kyy) = (self.k_yx.column(x), self.k_yy.column(y));
             for (yp, uy) in u.iter_mut().enumerate() {
                 *uy = cxy * kyx[yp] + cyy * kyy[yp];
             }
-            let mut acc = 0.0;
-            for (tx, vrow) in t.iter().zip(v.chunks_exact(n_y)) {
-                acc += row_dot(*tx, &u, vrow);
+            let vi = v[i];
+            // Same x' = x, y' ≥ y; the diagonal entry went to both sides, so remove it once.
+            let same_x = i..(x + 1) * n_y;
+            let mut acc = scatter_dot(t[x], &u[y..], &v[same_x.clone()], &mut out[same_x], vi);
+            acc -= entry(t[x] + u[y]) * vi;
+            for (xp, &tx) in t.iter().enumerate().skip(x + 1) {
+                let range = xp * n_y..(xp + 1) * n_y;
+                acc += scatter_dot(tx, &u, &v[range.clone()], &mut out[range], vi);
             }
-            *o = acc;
+            out[i] += acc;
         }
     }
 }
 
-/// Σ_j sqrt(max(t + u_j, 0)) · v_j, with four accumulators so the loop vectorises.
+/// sqrt(max(s, 0)): an entry of S^U from its square.
+#[inline(always)]
+fn entry(s: f64) -> f64 {
+    if s > 0.0 { s.sqrt() } else { 0.0 }
+}
+
+/// With e_j = sqrt(max(t + u_j, 0)): returns Σ_j e_j v_j and adds e_j·vi to o_j. Four
+/// accumulators so the loop vectorises.
 #[inline]
-fn row_dot(t: f64, u: &[f64], v: &[f64]) -> f64 {
-    let entry = |uj: f64| {
-        let s = t + uj;
-        if s > 0.0 { s.sqrt() } else { 0.0 }
-    };
+fn scatter_dot(t: f64, u: &[f64], v: &[f64], o: &mut [f64], vi: f64) -> f64 {
     let mut acc = [0.0; 4];
-    let (u4, v4) = (u.chunks_exact(4), v.chunks_exact(4));
+    let (u4, v4, mut o4) = (u.chunks_exact(4), v.chunks_exact(4), o.chunks_exact_mut(4));
     let (ur, vr) = (u4.remainder(), v4.remainder());
-    for (uc, vc) in u4.zip(v4) {
+    for ((uc, vc), oc) in u4.zip(v4).zip(&mut o4) {
         for k in 0..4 {
-            acc[k] += entry(uc[k]) * vc[k];
+            let e = entry(t + uc[k]);
+            acc[k] += e * vc[k];
+            oc[k] += e * vi;
         }
     }
     let mut sum = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    for (uj, vj) in ur.iter().zip(vr) {
-        sum += entry(*uj) * vj;
+    for ((uj, vj), oj) in ur.iter().zip(vr).zip(o4.into_remainder()) {
+        let e = entry(t + uj);
+        sum += e * vj;
+        *oj += e * vi;
     }
     sum
+}
+
+/// Splits rows 0..n of an upper-triangular sweep (row i costs n − i) into `parts` ranges of
+/// about equal work.
+fn balanced_ranges(n: usize, parts: usize) -> Vec<Range<usize>> {
+    let bound = |k: usize| {
+        let frac = 1.0 - (1.0 - k as f64 / parts as f64).sqrt();
+        ((n as f64 * frac).round() as usize).min(n)
+    };
+    (0..parts).map(|k| bound(k)..bound(k + 1)).collect()
 }
 
 impl LinearOperator for PairOperator {
@@ -152,22 +178,36 @@ impl LinearOperator for PairOperator {
         for (i, &x) in v.iter().enumerate() {
             v_int[self.internal_index(i)] = x;
         }
-        let mut out_int = vec![0.0; n];
         let threads = if n >= PARALLEL_MIN_PAIRS {
             std::thread::available_parallelism().map_or(1, |t| t.get())
         } else {
             1
         };
-        let chunk = n.div_ceil(threads).max(1);
+        let mut out_int = vec![0.0; n];
         if threads == 1 {
-            self.rows(&v_int, 0, &mut out_int);
+            self.upper_rows(&v_int, 0..n, &mut out_int);
         } else {
-            std::thread::scope(|scope| {
-                for (k, part) in out_int.chunks_mut(chunk).enumerate() {
-                    let v_int = &v_int;
-                    scope.spawn(move || self.rows(v_int, k * chunk, part));
-                }
+            // Each thread scatters into its own length-N buffer; the buffers are summed.
+            let partials: Vec<Vec<f64>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = balanced_ranges(n, threads)
+                    .into_iter()
+                    .map(|rows| {
+                        let v_int = &v_int;
+                        scope.spawn(move || {
+                            let mut part = vec![0.0; n];
+                            self.upper_rows(v_int, rows, &mut part);
+                            part
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("pair matvec thread panicked"))
+                    .collect()
             });
+            for part in &partials {
+                out_int.iter_mut().zip(part).for_each(|(o, x)| *o += x);
+            }
         }
         for (i, o) in out.iter_mut().enumerate() {
             *o = out_int[self.internal_index(i)];

@@ -40,6 +40,9 @@ pub(crate) struct Reduced {
     pub samples: Samples,
     /// Mean Hessian (1/n)Σ_i Ĥ_i, r×r.
     pub mean: DMatrix<f64>,
+    /// Diagonal structure only: Ĥ_i = s_i e_k e_kᵀ as (k, s_i) per sample
+    /// ((0, 0) for a zero Hessian).
+    pub axes: Option<Vec<(u32, f64)>>,
 }
 
 /// Per-sample Hessians Ĥ_i = Uᵀ H_i U.
@@ -78,20 +81,14 @@ impl Reduced {
     }
 
     /// For the diagonal structure (each Ĥ_i = s_i e_k e_kᵀ): per coordinate
-    /// h_k = (1/n)Σ_{i→k} s_i and q_k = (1/n)Σ_{i→k} s_i².
+    /// h_k = (1/n)Σ_{i→k} s_i and q_k = (1/n)Σ_{i→k} s_i² (zeros otherwise).
     pub(crate) fn diagonal_moments(&self) -> (Vec<f64>, Vec<f64>) {
         let r = self.mean.nrows();
         let (mut h, mut q) = (vec![0.0; r], vec![0.0; r]);
-        if let Samples::RankOne { g, c } = &self.samples {
-            let inv_n = 1.0 / c.len() as f64;
-            for (i, &ci) in c.iter().enumerate() {
-                let (idx, val) = g.row(i);
-                if let (Some(&k), Some(&v)) = (idx.first(), val.first()) {
-                    let s = ci * v * v;
-                    h[k as usize] += inv_n * s;
-                    q[k as usize] += inv_n * s * s;
-                }
-            }
+        let inv_n = 1.0 / self.len() as f64;
+        for &(k, s) in self.axes.iter().flatten() {
+            h[k as usize] += inv_n * s;
+            q[k as usize] += inv_n * s * s;
         }
         (h, q)
     }
@@ -146,9 +143,21 @@ impl Reduced {
                 unreachable!("a coordinate basis is only chosen for rank-one families")
             }
         };
+        let axes = match (&samples, basis) {
+            (Samples::RankOne { g, c }, Basis::Coordinates(_)) => Some(
+                (0..g.rows())
+                    .map(|i| match g.row(i) {
+                        (&[k], &[v]) => (k, c[i] * v * v),
+                        _ => (0, 0.0),
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        };
         let mut reduced = Reduced {
             samples,
             mean: DMatrix::zeros(r, r),
+            axes,
         };
         let n = reduced.len();
         let mut mean = DMatrix::zeros(r, r);
@@ -345,9 +354,9 @@ mod tests {
         let Basis::Orthonormal(u) = &curv.basis else {
             panic!("expected an explicit basis")
         };
-        for i in 0..3 {
+        for (i, &ci) in c.iter().enumerate() {
             let gi = g.row(i).transpose();
-            let reference = &gi * gi.transpose() * c[i];
+            let reference = &gi * gi.transpose() * ci;
             let rust = u * curv.retain.hessian(i) * u.transpose();
             let err = (&rust - &reference).amax();
             assert!(

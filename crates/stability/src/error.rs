@@ -68,6 +68,9 @@ pub enum Error {
         /// Eigenvalues down to `-tolerance` are accepted as rounding.
         tolerance: f64,
     },
+    /// The coherence computation (frontier-probes) rejected its input.
+    #[error("coherence: {0}")]
+    Coherence(#[from] frontier_probes::Error),
     /// Every per-sample Hessian is zero.
     #[error("every per-sample Hessian is zero: there is no curvature to analyse")]
     NoCurvature,

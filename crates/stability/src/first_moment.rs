@@ -1,4 +1,4 @@
-//! First-moment criterion (SCIENCE §2.2): E[u_k] = (I − ηH_α)^k u₀ diverges iff
+//! First-moment criterion (SCIENCE §2.2): E\[u_k\] = (I − ηH_α)^k u₀ diverges iff
 //! H_α = (1−α)H_R − αH_F has an eigenvalue < 0 or > 2/η.
 
 use nalgebra::SymmetricEigen;
@@ -35,9 +35,21 @@ pub fn first_moment(problem: &Problem<'_>) -> FirstMoment {
     } else {
         SymmetricEigen::new(h).eigenvalues
     };
-    let flat = if curv.rank() < curv.dim() { Some(0.0) } else { None };
-    let lambda_min = eig.iter().copied().chain(flat).fold(f64::INFINITY, f64::min);
-    let lambda_max = eig.iter().copied().chain(flat).fold(f64::NEG_INFINITY, f64::max);
+    let flat = if curv.rank() < curv.dim() {
+        Some(0.0)
+    } else {
+        None
+    };
+    let lambda_min = eig
+        .iter()
+        .copied()
+        .chain(flat)
+        .fold(f64::INFINITY, f64::min);
+    let lambda_max = eig
+        .iter()
+        .copied()
+        .chain(flat)
+        .fold(f64::NEG_INFINITY, f64::max);
     FirstMoment {
         lambda_min,
         lambda_max,
@@ -75,7 +87,10 @@ mod tests {
         let h = mean(&g, &c) * (1.0 - alpha) - mean(&gf, &cf) * alpha;
         let eig = SymmetricEigen::new(h).eigenvalues;
         for (rust, reference) in [(fm.lambda_min, eig.min()), (fm.lambda_max, eig.max())] {
-            assert!((rust - reference).abs() < 1e-12, "rust={rust}, reference={reference}");
+            assert!(
+                (rust - reference).abs() < 1e-12,
+                "rust={rust}, reference={reference}"
+            );
         }
         assert_eq!(fm.diverges, eig.min() < 0.0 || eig.max() > 4.0);
     }

@@ -197,7 +197,7 @@ pub fn rho(problem: &Problem<'_>, opts: &PowerOptions) -> PowerResult {
     result
 }
 
-/// tr T^k(I_p): the exact E‖u_k‖² from any u₀ with E[u₀u₀ᵀ] = I (the flat
+/// tr T^k(I_p): the exact E‖u_k‖² from any u₀ with E\[u₀u₀ᵀ\] = I (the flat
 /// complement contributes p − r).
 pub fn trace_t_power(problem: &Problem<'_>, k: usize) -> f64 {
     let curv = problem.curvature();

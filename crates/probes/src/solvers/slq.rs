@@ -34,7 +34,7 @@ impl Default for SlqOptions {
 }
 
 /// A spectral density φ(λ) = (1/p) Σ_i δ(λ − λ_i) approximated by the quadrature
-/// Σ_k weights[k] δ(λ − nodes[k]).
+/// Σ_k `weights[k]` δ(λ − `nodes[k]`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpectralDensity {
     /// Quadrature nodes (Ritz values of every probe, concatenated; eigenvalue units).

@@ -1,0 +1,26 @@
+# frontier recipes. Install just with `cargo install just` if it is missing.
+
+# Regenerate every figure into assets/figures/ (CPU).
+heatmap *ARGS:
+    cargo run --release -- heatmap {{ARGS}}
+
+# Regenerate every figure on a GPU through wgpu (f32).
+heatmap-gpu *ARGS:
+    cargo run --release --features wgpu -- heatmap --backend wgpu {{ARGS}}
+
+# The whole test suite (what CI runs).
+test:
+    cargo test --workspace
+
+# Benchmarks (criterion).
+bench:
+    cargo bench --workspace
+
+# Formatting and lints, as CI checks them.
+lint:
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+
+# Format the code.
+fmt:
+    cargo fmt --all

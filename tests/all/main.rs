@@ -1,0 +1,4 @@
+//! End-to-end tests of the `frontier` command line, one test binary with modules.
+
+mod cli;
+mod train;
