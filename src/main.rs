@@ -1,8 +1,11 @@
 //! `frontier`: maps the stability frontier of machine unlearning.
 
 mod backend;
+mod coherence;
 mod config;
+mod figures;
 mod output;
+mod stability;
 mod tensors;
 mod train;
 
@@ -10,8 +13,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
-use frontier_model::Precision;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use frontier_model::{Loss, Precision};
+use frontier_stability::{Sampling, SimOptions};
 
 use backend::Backend;
 use config::ExperimentConfig;
@@ -52,6 +56,122 @@ enum Command {
         #[command(flatten)]
         compute: Compute,
     },
+    /// Coherence (σ, σ_R, σ_F, σ_RF, σ_U) and curvature of a trained CNN at w*.
+    Coherence {
+        /// `data.safetensors` (x [n, P, d], y [n] in ±1, forget [n] in {0, 1}).
+        #[arg(long, requires = "weights", conflicts_with = "run")]
+        data: Option<PathBuf>,
+        /// `weights.safetensors` (w_pos [m, d], w_neg [m, d]).
+        #[arg(long, requires = "data", conflicts_with = "run")]
+        weights: Option<PathBuf>,
+        /// A run directory written by `frontier train` (instead of --data/--weights).
+        #[arg(long, required_unless_present = "data")]
+        run: Option<PathBuf>,
+        /// The loss whose curvature is probed.
+        #[arg(long, default_value = "logistic")]
+        loss: Loss,
+        /// Mixing ratio α ∈ [0, 1] (weight of the forget term) for H_α and σ_U.
+        #[arg(long, default_value_t = 0.5)]
+        alpha: f64,
+        /// Print exactly one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        compute: Compute,
+    },
+    /// Stability criteria (ρ(T), first moment, coherence bound, Lyapunov, simulation) for
+    /// per-sample Hessians given in a safetensors file.
+    Stability {
+        /// File with `retain_g` [n_r, p] + `retain_c` [n_r] (rank one) or `retain_h`
+        /// [n_r, p, p] (dense), and optionally the same for `forget_*`.
+        #[arg(long)]
+        hessians: PathBuf,
+        /// Learning rate η (> 0).
+        #[arg(long)]
+        eta: f64,
+        /// Mixing ratio α ∈ [0, 1] (weight of the forget term).
+        #[arg(long, default_value_t = 0.0)]
+        alpha: f64,
+        /// Retain batch size B_r (1 ≤ B_r ≤ n_r).
+        #[arg(long)]
+        batch: usize,
+        /// Forget batch size B_f (default: B_r).
+        #[arg(long)]
+        batch_forget: Option<usize>,
+        /// How batches are drawn each step.
+        #[arg(long, value_enum, default_value = "without")]
+        sampling: SamplingArg,
+        /// Simulated steps per run.
+        #[arg(long, default_value_t = 1000)]
+        steps: usize,
+        /// Simulated runs.
+        #[arg(long, default_value_t = 10)]
+        reps: usize,
+        /// Seed of the simulation.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Print exactly one JSON object instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Regenerate every figure (PNG + CSV of its grid) into assets/figures/.
+    Heatmap {
+        /// Small grids (about a minute for the whole set), for smoke tests.
+        #[arg(long)]
+        quick: bool,
+        /// Only these figures (repeatable); all when omitted.
+        #[arg(long, value_name = "NAME")]
+        only: Vec<String>,
+        /// Output folder.
+        #[arg(long, default_value = "assets/figures")]
+        out: PathBuf,
+        /// Cache folder for resumable grids.
+        #[arg(long, default_value = "runs")]
+        runs: PathBuf,
+        /// Recompute cached grid cells.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        compute: Compute,
+    },
+}
+
+/// Batch sampling scheme on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SamplingArg {
+    /// Without replacement (B distinct samples).
+    Without,
+    /// With replacement (B independent draws).
+    With,
+    /// Each sample with probability B/n.
+    Bernoulli,
+}
+
+impl From<SamplingArg> for Sampling {
+    fn from(s: SamplingArg) -> Self {
+        match s {
+            SamplingArg::Without => Sampling::Without,
+            SamplingArg::With => Sampling::With,
+            SamplingArg::Bernoulli => Sampling::Bernoulli,
+        }
+    }
+}
+
+impl Compute {
+    /// The device for the chosen (or default) backend in `precision`.
+    fn device(&self, precision: Precision) -> Result<burn::tensor::Device> {
+        self.backend
+            .unwrap_or_else(Backend::default_compiled)
+            .device(precision)
+    }
+
+    /// The precision: the flag, else f32 on wgpu and f64 on the CPU backends.
+    fn precision_or_best(&self) -> Precision {
+        self.dtype.unwrap_or(match self.backend {
+            Some(Backend::Wgpu) => Precision::F32,
+            _ => Precision::F64,
+        })
+    }
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -64,10 +184,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let mut cfg = ExperimentConfig::load(config.as_deref(), &overrides)?;
             cfg.dtype = compute.dtype.unwrap_or(cfg.dtype);
-            let device = compute
-                .backend
-                .unwrap_or_else(Backend::default_compiled)
-                .device(cfg.dtype)?;
+            let device = compute.device(cfg.dtype)?;
             let trained = train::train(&cfg, &device)?;
             train::write_run(&out, &cfg, &trained)?;
             let r = &trained.report;
@@ -87,6 +204,89 @@ fn run(cli: Cli) -> Result<()> {
             );
             println!("wrote {}", out.display());
             Ok(())
+        }
+        Command::Coherence {
+            data,
+            weights,
+            run,
+            loss,
+            alpha,
+            json,
+            compute,
+        } => {
+            let inputs = match (run, data, weights) {
+                (Some(dir), _, _) => coherence::Inputs::from_run(&dir),
+                (None, Some(data), Some(weights)) => coherence::Inputs { data, weights },
+                _ => anyhow::bail!("give --run DIR, or both --data and --weights"),
+            };
+            let precision = compute.precision_or_best();
+            let report =
+                coherence::run(&inputs, loss, alpha, &compute.device(precision)?, precision)?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print!("{}", coherence::table(&report));
+            }
+            Ok(())
+        }
+        Command::Stability {
+            hessians,
+            eta,
+            alpha,
+            batch,
+            batch_forget,
+            sampling,
+            steps,
+            reps,
+            seed,
+            json,
+        } => {
+            let args = stability::Args {
+                eta,
+                alpha,
+                batch,
+                batch_forget,
+                sampling: sampling.into(),
+                sim: SimOptions {
+                    steps,
+                    reps,
+                    seed,
+                    ..SimOptions::default()
+                },
+            };
+            let report = stability::run(&hessians, &args)?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                for (key, value) in serde_json::to_value(report)?
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                {
+                    println!("{key:<26} {value}");
+                }
+            }
+            Ok(())
+        }
+        Command::Heatmap {
+            quick,
+            only,
+            out,
+            runs,
+            force,
+            compute,
+        } => {
+            let figures = figures::select(&only)?;
+            let precision = compute.dtype.unwrap_or(Precision::F32);
+            let ctx = figures::Context {
+                out,
+                quick,
+                device: compute.device(precision)?,
+                precision,
+                runs,
+                force,
+            };
+            figures::run_all(&figures, &ctx)
         }
     }
 }

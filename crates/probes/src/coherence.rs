@@ -21,6 +21,11 @@ pub enum PairSpectra {
     /// The n dense p×p per-sample Hessians (symmetrised), in sample order: A_(r,f) is
     /// eigen-decomposed per pair (n_r·n_f dense p×p eigenproblems; for small p).
     Dense(Vec<DMatrix<f64>>),
+    /// Only K and λ_max(H_i) are known (K from Hutchinson probes, see [`crate::generic`]):
+    /// |λ|_max(A_(r,f)) is replaced by the upper bound max((1−α)λ_r, αλ_f), exact for PSD H_r,
+    /// H_f (the eigenvalues of (1−α)H_r − αH_f then lie in [−αλ_f, (1−α)λ_r]). The pair
+    /// denominator is then at least the true one, so σ_U and σ_U_signed are lower bounds.
+    UpperBound,
 }
 
 /// The curvature Gram matrix of n per-sample Hessians, samples ordered retain first
@@ -142,6 +147,9 @@ impl CurvatureGram {
                         let trace = a * lr - alpha * lf;
                         let det = -a * alpha * (lr * lf - self.k[(r, f)]).max(0.0);
                         0.5 * trace.abs() + (0.25 * trace * trace - det).sqrt()
+                    }
+                    PairSpectra::UpperBound => {
+                        (a * self.lambda_max[r]).max(alpha * self.lambda_max[f])
                     }
                     PairSpectra::Dense(h) => {
                         let pair = &h[r] * a - &h[f] * alpha;

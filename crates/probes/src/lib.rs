@@ -12,11 +12,15 @@
 //! - [`samples`]: per-sample gradients and curvature weights of any `frontier_model::Model`,
 //!   with G Gᵀ computed on the model's Burn device.
 //! - [`report`]: the full coherence report of a model at w* (what `frontier coherence` prints).
+//! - [`generic`]: the same report for any model whose per-sample Hessians are not rank one:
+//!   finite-difference per-sample Hessians (dense, small p) or Hutchinson estimates of
+//!   tr(H_i H_j) with standard errors.
 //!
 //! Samples are always ordered retain first: `0..n_retain` is the retain set R.
 
 pub mod coherence;
 pub mod error;
+pub mod generic;
 pub mod gram;
 pub mod operator;
 pub mod pair;
@@ -27,6 +31,10 @@ pub mod weights;
 
 pub use coherence::{Coherence, CurvatureGram, PairSpectra, coherence, try_coherence};
 pub use error::{Error, Result};
+pub use generic::{
+    CoherenceStdError, CurvatureMethod, GenericCoherenceReport, GenericOptions, HutchinsonGram,
+    generic_coherence_report, hutchinson_gram, per_sample_hessians,
+};
 pub use gram::{GramSpectrum, gram_spectrum, h_alpha_spectrum, h_spectrum};
 pub use operator::{
     DenseOperator, FiniteDifferenceHvp, LinearCombination, LinearOperator, RankOneOperator,

@@ -48,6 +48,20 @@ pub struct CoherenceReport {
     pub residual_grad_norm: f64,
 }
 
+/// (n_r, n_f) of a forget mask; errors unless both sets are non-empty.
+pub(crate) fn split_sizes(forget: &[bool]) -> Result<(usize, usize)> {
+    let n_forget = forget.iter().filter(|&&f| f).count();
+    let n = forget.len();
+    if n_forget == 0 || n_forget == n {
+        return Err(Error::Argument {
+            name: "forget",
+            value: format!("{n_forget} of {n} samples"),
+            expected: "at least one forget and one retain sample",
+        });
+    }
+    Ok((n - n_forget, n_forget))
+}
+
 /// Probes `model` at its parameters on inputs x [n, P, d], labels y [n] and the forget mask
 /// (length n, at least one forget and one retain sample), with the rank-one shortcut.
 pub fn coherence_report<M: Model>(
@@ -58,18 +72,10 @@ pub fn coherence_report<M: Model>(
     forget: &[bool],
     alpha: f64,
 ) -> Result<CoherenceReport> {
-    let n_forget = forget.iter().filter(|&&f| f).count();
+    let (n_retain, n_forget) = split_sizes(forget)?;
     let n = forget.len();
-    if n_forget == 0 || n_forget == n {
-        return Err(Error::Argument {
-            name: "forget",
-            value: format!("{n_forget} of {n} samples"),
-            expected: "at least one forget and one retain sample",
-        });
-    }
     let (x, y) = retain_first(x, y, forget);
     let curvature = SampleCurvature::new(model, loss, x, y);
-    let n_retain = n - n_forget;
     let p = curvature.params;
     let gram = CurvatureGram::from_gram(&curvature.gram, &curvature.c, n_retain)?;
     let sigmas = try_coherence(&gram, alpha)?;

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Number of worker threads for `threads` (0 = all available cores).
-pub(crate) fn resolve_threads(threads: usize) -> usize {
+pub fn resolve_threads(threads: usize) -> usize {
     if threads > 0 {
         threads
     } else {
@@ -14,7 +14,7 @@ pub(crate) fn resolve_threads(threads: usize) -> usize {
 /// `(0..n).map(f)` evaluated on `threads` workers (0 = all cores) that pull
 /// indices from a shared counter; results come back in index order, so they do
 /// not depend on the thread count as long as `f(i)` depends only on `i`.
-pub(crate) fn par_map<R, F>(n: usize, threads: usize, f: F) -> Vec<R>
+pub fn par_map<R, F>(n: usize, threads: usize, f: F) -> Vec<R>
 where
     R: Send,
     F: Fn(usize) -> R + Sync,

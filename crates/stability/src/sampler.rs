@@ -1,4 +1,5 @@
-//! Batch index sampling, fresh every step.
+//! Batch index sampling, fresh every step (shared by the linear simulator and the
+//! unlearning trainer of `frontier-unlearn`).
 
 use rand::Rng;
 
@@ -6,7 +7,7 @@ use crate::problem::Sampling;
 
 /// Draws batches of (nominally) B indices out of 0..n.
 #[derive(Debug, Clone)]
-pub(crate) struct Sampler {
+pub struct Sampler {
     scheme: Sampling,
     n: u32,
     b: u32,
@@ -16,7 +17,8 @@ pub(crate) struct Sampler {
 }
 
 impl Sampler {
-    pub(crate) fn new(scheme: Sampling, n: usize, b: usize) -> Sampler {
+    /// A sampler of batches of B out of n indices under `scheme`.
+    pub fn new(scheme: Sampling, n: usize, b: usize) -> Sampler {
         let buf = match scheme {
             Sampling::Without => (0..n as u32).collect(),
             Sampling::With | Sampling::Bernoulli => Vec::with_capacity(n.max(b)),
@@ -38,7 +40,7 @@ impl Sampler {
     /// With replacement: B uniform draws. Bernoulli: each index with
     /// probability B/n (O(n)).
     #[inline]
-    pub(crate) fn draw<R: Rng>(&mut self, rng: &mut R) -> &[u32] {
+    pub fn draw<R: Rng>(&mut self, rng: &mut R) -> &[u32] {
         let (n, b) = (self.n, self.b);
         match self.scheme {
             Sampling::Without => {

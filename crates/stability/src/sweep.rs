@@ -150,9 +150,11 @@ impl Heatmap {
 }
 
 /// Which end of the y axis a rule's divergent region sits at.
-#[derive(Debug, Clone, Copy)]
-enum Region {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Region {
+    /// Small y diverges (Figure 1: small σ).
     LowY,
+    /// Large y diverges (Figure 2: large α).
     HighY,
 }
 
@@ -223,7 +225,7 @@ fn evaluate(
 
 /// Cell edges: midpoints between grid values (in log₂ if `log2`), the outer
 /// ones half a spacing out (±0.5, or ×/÷√2, for a single value).
-fn edges(v: &[f64], log2: bool) -> Vec<f64> {
+pub fn edges(v: &[f64], log2: bool) -> Vec<f64> {
     let fwd = |x: f64| if log2 { x.log2() } else { x };
     let back = |x: f64| if log2 { x.exp2() } else { x };
     let t: Vec<f64> = v.iter().map(|&x| fwd(x)).collect();
@@ -234,6 +236,34 @@ fn edges(v: &[f64], log2: bool) -> Vec<f64> {
     out.extend(t.windows(2).map(|w| 0.5 * (w[0] + w[1])));
     out.push(t[n - 1] + half(n.saturating_sub(2), n - 1));
     out.into_iter().map(back).collect()
+}
+
+/// A boundary as a step line over a grid with cell edges `x_edges`, `y_edges`
+/// (lengths nx + 1, ny + 1): two points per column at the y edge just beyond
+/// the column's extreme diverging cell, as described for [`Heatmap`];
+/// `diverging(ix, iy)` is the verdict of cell (ix, iy).
+pub fn step_line(
+    x_edges: &[f64],
+    y_edges: &[f64],
+    region: Region,
+    diverging: impl Fn(usize, usize) -> bool,
+) -> Vec<(f64, f64)> {
+    let (nx, ny) = (x_edges.len() - 1, y_edges.len() - 1);
+    let mut points = Vec::with_capacity(2 * nx);
+    for ix in 0..nx {
+        let edge = match region {
+            Region::LowY => (0..ny)
+                .rev()
+                .find(|&iy| diverging(ix, iy))
+                .map_or(y_edges[0], |iy| y_edges[iy + 1]),
+            Region::HighY => (0..ny)
+                .find(|&iy| diverging(ix, iy))
+                .map_or(y_edges[ny], |iy| y_edges[iy]),
+        };
+        points.push((x_edges[ix], edge));
+        points.push((x_edges[ix + 1], edge));
+    }
+    points
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -250,25 +280,13 @@ fn heatmap(
     sim: &SimOptions,
 ) -> Heatmap {
     let (x_edges, y_edges) = (edges(&x, x_log2), edges(&y, false));
-    let (nx, ny) = (x.len(), y.len());
+    let nx = x.len();
     let boundaries = rules
         .iter()
         .map(|&rule| {
-            let mut points = Vec::with_capacity(2 * nx);
-            for ix in 0..nx {
-                let diverging = |iy: &usize| rule.diverges(&cells[iy * nx + ix]);
-                let edge = match region {
-                    Region::LowY => (0..ny)
-                        .rev()
-                        .find(diverging)
-                        .map_or(y_edges[0], |iy| y_edges[iy + 1]),
-                    Region::HighY => (0..ny)
-                        .find(diverging)
-                        .map_or(y_edges[ny], |iy| y_edges[iy]),
-                };
-                points.push((x_edges[ix], edge));
-                points.push((x_edges[ix + 1], edge));
-            }
+            let points = step_line(&x_edges, &y_edges, region, |ix, iy| {
+                rule.diverges(&cells[iy * nx + ix])
+            });
             let agree = cells
                 .iter()
                 .filter(|c| rule.diverges(c) == c.majority_diverged())

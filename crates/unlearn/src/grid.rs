@@ -1,0 +1,780 @@
+//! Grids of unlearning runs over two of {B, α, SNR, η, forget fraction}, the others fixed,
+//! with `reps` repetitions (seeds) per cell: per cell the fraction of runs meeting each
+//! success criterion, mean ± sd of every outcome, and the predicted verdicts of the
+//! linearised problem at w* of each repetition's setup.
+//!
+//! Repetition r of every cell uses the setup seeded from (seed, r) (see
+//! [`SetupConfig::seeded`]): the cells of a B × α grid share their r-th pre-trained model, an
+//! SNR axis varies ‖μ‖ with the same noise draws. The batches of run (cell, r) come from the
+//! stream (seed, cell, r). Cells are cached in `runs/<hash>/cell_<k>.json` ([`RunDir`]).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use burn::tensor::Device;
+use frontier_model::Cnn;
+use frontier_stability::parallel::par_map;
+use frontier_stability::sweep::{Boundary, Region, Rule, edges, step_line};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use crate::cache::RunDir;
+use crate::error::{Error, Result, invalid};
+use crate::outcome::Snapshot;
+use crate::predict::{Linearised, PredictConfig, Prediction, RULES};
+use crate::run::{RunOutcome, UnlearnConfig, unlearn};
+use crate::seeds;
+use crate::setup::{Setup, SetupConfig};
+use crate::update::validate;
+
+/// Bump when the meaning of a cached cell changes: old caches are then not reused.
+const CACHE_FORMAT: u32 = 1;
+
+/// A grid axis parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Param {
+    /// Batch size B = B_r (and B_f unless `batch_forget` is set), positive integers.
+    Batch,
+    /// Mixing ratio α ∈ [0, 1].
+    Alpha,
+    /// SNR = ‖μ‖/(σ_p√d) ≥ 0 (changes the data, so each value has its own w*).
+    Snr,
+    /// Unlearning learning rate η > 0.
+    Eta,
+    /// Forget fraction n_f/n ∈ (0, 1) (changes the forget set, so its own setup).
+    ForgetFraction,
+}
+
+impl Param {
+    /// Axis label with units.
+    pub fn label(self) -> &'static str {
+        match self {
+            Param::Batch => "batch size B = B_r = B_f (samples)",
+            Param::Alpha => "mixing ratio α (forget weight)",
+            Param::Snr => "SNR ‖μ‖/(σ_p√d) (dimensionless)",
+            Param::Eta => "unlearning learning rate η (1/step)",
+            Param::ForgetFraction => "forget fraction n_f/n",
+        }
+    }
+
+    /// Short name (CSV column of the axis).
+    pub fn name(self) -> &'static str {
+        match self {
+            Param::Batch => "batch",
+            Param::Alpha => "alpha",
+            Param::Snr => "snr",
+            Param::Eta => "eta",
+            Param::ForgetFraction => "forget_fraction",
+        }
+    }
+
+    /// Whether the axis is best drawn on a log₂ scale.
+    pub fn log2(self) -> bool {
+        matches!(self, Param::Batch | Param::Snr)
+    }
+
+    /// Which end of this axis, used as y, unlearning is expected to escape at: large α, η
+    /// and forget fractions, small B and SNR.
+    pub fn escape_region(self) -> Region {
+        match self {
+            Param::Batch | Param::Snr => Region::LowY,
+            Param::Alpha | Param::Eta | Param::ForgetFraction => Region::HighY,
+        }
+    }
+
+    /// Sets this parameter to `value` in a cell's configs.
+    fn apply(self, value: f64, setup: &mut SetupConfig, unlearn: &mut UnlearnConfig) {
+        match self {
+            Param::Batch => unlearn.step.batch_retain = value as usize,
+            Param::Alpha => unlearn.step.alpha = value,
+            Param::Snr => setup.data.snr = value,
+            Param::Eta => unlearn.step.eta = value,
+            Param::ForgetFraction => setup.data.forget_fraction = Some(value),
+        }
+    }
+
+    /// Checks one axis value.
+    fn check(self, v: f64) -> Result<()> {
+        let ok = match self {
+            Param::Batch => v >= 1.0 && v.fract() == 0.0,
+            Param::Alpha => (0.0..=1.0).contains(&v),
+            Param::Snr => v >= 0.0 && v.is_finite(),
+            Param::Eta => v > 0.0 && v.is_finite(),
+            Param::ForgetFraction => v > 0.0 && v < 1.0,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(invalid(
+                "grid axis values",
+                format!("{v} is not a valid {} value", self.name()),
+            ))
+        }
+    }
+}
+
+/// One axis: a parameter and its grid values (strictly ascending).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Axis {
+    /// The parameter.
+    pub param: Param,
+    /// Its values.
+    pub values: Vec<f64>,
+}
+
+/// A grid: a base setup and unlearning config, two axes, repetitions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GridConfig {
+    /// Data, model, pre-training, precision (the seeds are replaced per repetition).
+    pub setup: SetupConfig,
+    /// The unlearning run.
+    pub unlearn: UnlearnConfig,
+    /// The predicted verdicts.
+    pub predict: PredictConfig,
+    /// Horizontal axis.
+    pub x: Axis,
+    /// Vertical axis.
+    pub y: Axis,
+    /// Repetitions (seeds) per cell (≥ 1).
+    pub reps: usize,
+    /// Master seed.
+    pub seed: u64,
+}
+
+impl Default for GridConfig {
+    /// B ∈ {1, 2, 5, 10} × α ∈ {0, 0.1, 0.2, 0.4, 0.6, 0.8, 1}, 3 repetitions, defaults
+    /// elsewhere.
+    fn default() -> Self {
+        GridConfig {
+            setup: SetupConfig::default(),
+            unlearn: UnlearnConfig::default(),
+            predict: PredictConfig::default(),
+            x: Axis {
+                param: Param::Batch,
+                values: vec![1.0, 2.0, 5.0, 10.0],
+            },
+            y: Axis {
+                param: Param::Alpha,
+                values: vec![0.0, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0],
+            },
+            reps: 3,
+            seed: 0,
+        }
+    }
+}
+
+impl GridConfig {
+    /// Number of cells.
+    pub fn cells(&self) -> usize {
+        self.x.values.len() * self.y.values.len()
+    }
+
+    /// The configs of repetition `rep` of cell (ix, iy): the setup (seeded) and the run.
+    pub fn resolve(&self, ix: usize, iy: usize, rep: usize) -> (SetupConfig, UnlearnConfig) {
+        let mut setup = self.setup.seeded(self.seed, rep);
+        let mut unlearn = self.unlearn.clone();
+        self.x
+            .param
+            .apply(self.x.values[ix], &mut setup, &mut unlearn);
+        self.y
+            .param
+            .apply(self.y.values[iy], &mut setup, &mut unlearn);
+        (setup, unlearn)
+    }
+
+    /// Checks the axes, the repetitions and every cell's configs.
+    pub fn validate(&self) -> Result<()> {
+        if self.x.param == self.y.param {
+            return Err(invalid(
+                "grid.y.param",
+                format!(
+                    "must differ from grid.x.param (both {})",
+                    self.x.param.name()
+                ),
+            ));
+        }
+        for (field, axis) in [("grid.x.values", &self.x), ("grid.y.values", &self.y)] {
+            if axis.values.is_empty() || axis.values.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(invalid(field, "must be non-empty and strictly ascending"));
+            }
+            axis.values.iter().try_for_each(|&v| axis.param.check(v))?;
+        }
+        if self.reps == 0 {
+            return Err(invalid("grid.reps", "must be at least 1, got 0"));
+        }
+        self.unlearn.validate()?;
+        for iy in 0..self.y.values.len() {
+            for ix in 0..self.x.values.len() {
+                let (setup, unlearn) = self.resolve(ix, iy, 0);
+                setup.data.validate()?;
+                let n_forget = setup.data.forget_count();
+                validate(&unlearn.step, setup.data.n - n_forget, n_forget)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How to run a grid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GridOptions {
+    /// Cache root; the grid lives in `runs/<config hash>/`.
+    pub runs: PathBuf,
+    /// Recompute (and overwrite) cached cells.
+    pub force: bool,
+    /// Compute at most this many new cells, then stop (the grid is then incomplete; a
+    /// re-run continues). For tests and time-boxed runs.
+    pub max_cells: Option<usize>,
+    /// Worker threads (0 = all cores); results do not depend on it.
+    pub threads: usize,
+    /// Show a progress bar (it is hidden anyway when stderr is not a terminal).
+    pub progress: bool,
+}
+
+impl GridOptions {
+    /// Cache under `runs`, no force, no limit, all cores, progress bar.
+    pub fn new(runs: impl Into<PathBuf>) -> Self {
+        GridOptions {
+            runs: runs.into(),
+            force: false,
+            max_cells: None,
+            threads: 0,
+            progress: true,
+        }
+    }
+}
+
+/// One repetition of one cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RepRecord {
+    /// The run.
+    pub outcome: RunOutcome,
+    /// The model at w*, measured.
+    pub start: Snapshot,
+    /// The retrain reference, measured.
+    pub retrained: Snapshot,
+    /// ‖w*‖.
+    pub start_norm: f64,
+    /// Whether pre-training reached its loss tolerance.
+    pub pretrain_converged: bool,
+    /// The predicted verdicts (when enabled).
+    pub prediction: Option<Prediction>,
+    /// ‖(1/n)Σ∇ℓ_i(w*)‖ (when predictions are enabled).
+    pub residual_grad_norm: Option<f64>,
+}
+
+/// Every repetition of one cell: what a cell file holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellRecord {
+    /// Column.
+    pub ix: usize,
+    /// Row.
+    pub iy: usize,
+    /// x value.
+    pub x: f64,
+    /// y value.
+    pub y: f64,
+    /// The repetitions, in order.
+    pub reps: Vec<RepRecord>,
+}
+
+/// Mean and sample standard deviation (0 for one value) of a quantity over repetitions.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Stat {
+    /// Mean.
+    pub mean: f64,
+    /// Sample standard deviation.
+    pub sd: f64,
+}
+
+impl Stat {
+    /// Of `values` (NaN mean for none).
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Stat {
+        let v: Vec<f64> = values.into_iter().collect();
+        let n = v.len() as f64;
+        let mean = v.iter().sum::<f64>() / n;
+        let sd = if v.len() > 1 {
+            (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
+        } else {
+            0.0
+        };
+        Stat { mean, sd }
+    }
+}
+
+/// The empirical success criteria of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Criterion {
+    /// (a) forget loss ≥ the retrain reference's.
+    Deletion,
+    /// (b) ‖w − w*‖ > k‖w*‖ (or divergence).
+    Escape,
+    /// (c) (a) or (b) with retain accuracy above the threshold.
+    Useful,
+}
+
+impl Criterion {
+    /// Legend/colourbar text.
+    pub fn label(self) -> &'static str {
+        match self {
+            Criterion::Deletion => "fraction of runs deleting (forget loss ≥ retrain's)",
+            Criterion::Escape => "fraction of runs escaping (‖w − w*‖ > k‖w*‖)",
+            Criterion::Useful => "fraction of useful successes ((a or b), retain acc ok)",
+        }
+    }
+
+    /// The cell's fraction of runs meeting the criterion.
+    pub fn fraction(self, s: &CellSummary) -> f64 {
+        match self {
+            Criterion::Deletion => s.deletion,
+            Criterion::Escape => s.escape,
+            Criterion::Useful => s.useful,
+        }
+    }
+}
+
+/// Per-cell statistics over the repetitions (the CSV row of the cell).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellSummary {
+    /// x value.
+    pub x: f64,
+    /// y value.
+    pub y: f64,
+    /// Repetitions.
+    pub reps: usize,
+    /// Fraction of runs with (a) deletion.
+    pub deletion: f64,
+    /// Fraction with (b) escape.
+    pub escape: f64,
+    /// Fraction with (c) useful success.
+    pub useful: f64,
+    /// Fraction that hit a non-finite value.
+    pub diverged: f64,
+    /// Named statistics of the final snapshots and the setups, see [`CellSummary::stats`].
+    pub stats: Vec<(&'static str, Stat)>,
+    /// Fraction of repetitions whose setup predicts escape, per rule (NaN without
+    /// predictions), in [`RULES`] order.
+    pub predicted: Vec<(Rule, f64)>,
+}
+
+impl CellSummary {
+    /// The statistic named `name` (see the CSV header; e.g. "retain_accuracy", "mia_auc").
+    pub fn stat(&self, name: &str) -> Stat {
+        self.stats.iter().find(|(n, _)| *n == name).map_or(
+            Stat {
+                mean: f64::NAN,
+                sd: f64::NAN,
+            },
+            |(_, s)| *s,
+        )
+    }
+
+    /// The fraction of repetitions predicting escape under `rule`.
+    pub fn predicted(&self, rule: Rule) -> f64 {
+        self.predicted
+            .iter()
+            .find(|(r, _)| *r == rule)
+            .map_or(f64::NAN, |(_, f)| *f)
+    }
+
+    /// CSV header names and values, in column order.
+    fn columns(&self) -> Vec<(String, f64)> {
+        let mut out: Vec<(String, f64)> = [
+            ("x", self.x),
+            ("y", self.y),
+            ("reps", self.reps as f64),
+            ("deletion_fraction", self.deletion),
+            ("escape_fraction", self.escape),
+            ("useful_fraction", self.useful),
+            ("diverged_fraction", self.diverged),
+        ]
+        .into_iter()
+        .map(|(n, v)| (n.to_string(), v))
+        .collect();
+        for (name, s) in &self.stats {
+            out.push((format!("{name}_mean"), s.mean));
+            out.push((format!("{name}_sd"), s.sd));
+        }
+        for (rule, f) in &self.predicted {
+            out.push((format!("predicted_{}_fraction", rule_name(*rule)), *f));
+        }
+        out
+    }
+}
+
+/// Column-name form of a rule.
+fn rule_name(rule: Rule) -> &'static str {
+    match rule {
+        Rule::MeanSquare => "mean_square",
+        Rule::Lyapunov => "lyapunov",
+        Rule::FirstMoment => "first_moment",
+        Rule::CoherenceBound => "pair_bound",
+    }
+}
+
+impl CellRecord {
+    /// Statistics over the repetitions.
+    pub fn summary(&self) -> CellSummary {
+        let reps = &self.reps;
+        let frac = |f: &dyn Fn(&RepRecord) -> bool| {
+            reps.iter().filter(|r| f(r)).count() as f64 / reps.len() as f64
+        };
+        let stat = |f: &dyn Fn(&RepRecord) -> f64| Stat::of(reps.iter().map(f));
+        let pred = |f: &dyn Fn(&Prediction) -> f64| {
+            Stat::of(
+                reps.iter()
+                    .map(|r| r.prediction.as_ref().map_or(f64::NAN, f)),
+            )
+        };
+        let stats = vec![
+            ("forget_loss", stat(&|r| r.outcome.last.forget_loss)),
+            ("retain_loss", stat(&|r| r.outcome.last.retain_loss)),
+            ("test_loss", stat(&|r| r.outcome.last.test_loss)),
+            ("forget_accuracy", stat(&|r| r.outcome.last.forget_accuracy)),
+            ("retain_accuracy", stat(&|r| r.outcome.last.retain_accuracy)),
+            ("test_accuracy", stat(&|r| r.outcome.last.test_accuracy)),
+            ("distance", stat(&|r| r.outcome.last.distance)),
+            (
+                "relative_distance",
+                stat(&|r| r.outcome.last.distance / r.start_norm),
+            ),
+            (
+                "retrain_distance",
+                stat(&|r| r.outcome.last.retrain_distance),
+            ),
+            (
+                "forget_loss_gap",
+                stat(&|r| r.outcome.last.forget_loss - r.retrained.forget_loss),
+            ),
+            ("mia_auc", stat(&|r| r.outcome.last.mia_auc)),
+            ("steps", stat(&|r| r.outcome.steps as f64)),
+            (
+                "diverged_at",
+                Stat::of(
+                    reps.iter()
+                        .filter_map(|r| r.outcome.diverged_at.map(|k| k as f64)),
+                ),
+            ),
+            (
+                "escaped_at",
+                Stat::of(
+                    reps.iter()
+                        .filter_map(|r| r.outcome.escaped_at.map(|k| k as f64)),
+                ),
+            ),
+            ("start_norm", stat(&|r| r.start_norm)),
+            ("start_forget_loss", stat(&|r| r.start.forget_loss)),
+            ("start_mia_auc", stat(&|r| r.start.mia_auc)),
+            ("retrained_forget_loss", stat(&|r| r.retrained.forget_loss)),
+            ("retrained_mia_auc", stat(&|r| r.retrained.mia_auc)),
+            (
+                "retrained_retain_accuracy",
+                stat(&|r| r.retrained.retain_accuracy),
+            ),
+            (
+                "residual_grad_norm",
+                stat(&|r| r.residual_grad_norm.unwrap_or(f64::NAN)),
+            ),
+            ("rho", pred(&|p| p.rho)),
+            ("gamma", pred(&|p| p.gamma)),
+            ("lambda_min_h_alpha", pred(&|p| p.lambda_min_h_alpha)),
+            ("lambda_max_h_alpha", pred(&|p| p.lambda_max_h_alpha)),
+            ("sigma_u", pred(&|p| p.sigma_u)),
+        ];
+        let predicted = RULES
+            .iter()
+            .map(|&rule| {
+                let f = if reps.iter().all(|r| r.prediction.is_some()) {
+                    frac(&|r| r.prediction.as_ref().is_some_and(|p| p.diverges(rule)))
+                } else {
+                    f64::NAN
+                };
+                (rule, f)
+            })
+            .collect();
+        CellSummary {
+            x: self.x,
+            y: self.y,
+            reps: reps.len(),
+            deletion: frac(&|r| r.outcome.success.deletion),
+            escape: frac(&|r| r.outcome.success.escape),
+            useful: frac(&|r| r.outcome.success.useful),
+            diverged: frac(&|r| r.outcome.diverged_at.is_some()),
+            stats,
+            predicted,
+        }
+    }
+}
+
+/// A computed (possibly incomplete) grid.
+#[derive(Debug, Clone)]
+pub struct Grid {
+    /// The config.
+    pub config: GridConfig,
+    /// Cells in row-major order (`iy * nx + ix`); `None` for cells not computed yet.
+    pub cells: Vec<Option<CellRecord>>,
+    /// How many cells this call computed (the others came from the cache).
+    pub computed: usize,
+    /// The run folder.
+    pub dir: PathBuf,
+}
+
+impl Grid {
+    /// Whether every cell is present.
+    pub fn is_complete(&self) -> bool {
+        self.cells.iter().all(Option::is_some)
+    }
+
+    /// Summaries of the present cells, in row-major order.
+    pub fn summaries(&self) -> Vec<CellSummary> {
+        self.cells
+            .iter()
+            .flatten()
+            .map(CellRecord::summary)
+            .collect()
+    }
+
+    /// `f` of each cell's summary as `[iy][ix]` (NaN for missing cells).
+    pub fn values(&self, f: impl Fn(&CellSummary) -> f64) -> Vec<Vec<f64>> {
+        let nx = self.config.x.values.len();
+        self.cells
+            .chunks(nx)
+            .map(|row| {
+                row.iter()
+                    .map(|c| c.as_ref().map_or(f64::NAN, |c| f(&c.summary())))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Cell edges along x and y (midpoints; in log₂ for log₂ axes).
+    pub fn edges(&self) -> (Vec<f64>, Vec<f64>) {
+        let (x, y) = (&self.config.x, &self.config.y);
+        (
+            edges(&x.values, x.param.log2()),
+            edges(&y.values, y.param.log2()),
+        )
+    }
+
+    /// The predicted boundaries (a rule's label per cell: the majority of the repetitions'
+    /// verdicts) as step lines, each with its agreement score: the fraction of cells where
+    /// the predicted label equals the empirical majority of `criterion`. Empty without
+    /// predictions or for an incomplete grid.
+    pub fn boundaries(&self, criterion: Criterion) -> Vec<Boundary> {
+        let summaries = self.summaries();
+        if !self.is_complete()
+            || summaries
+                .iter()
+                .any(|s| s.predicted(Rule::MeanSquare).is_nan())
+        {
+            return Vec::new();
+        }
+        let nx = self.config.x.values.len();
+        let (x_edges, y_edges) = self.edges();
+        let region = self.config.y.param.escape_region();
+        RULES
+            .iter()
+            .map(|&rule| {
+                let predicted = |s: &CellSummary| s.predicted(rule) > 0.5;
+                let points = step_line(&x_edges, &y_edges, region, |ix, iy| {
+                    predicted(&summaries[iy * nx + ix])
+                });
+                let agree = summaries
+                    .iter()
+                    .filter(|s| predicted(s) == (criterion.fraction(s) > 0.5))
+                    .count();
+                Boundary {
+                    rule,
+                    label: rule.label().to_string(),
+                    points,
+                    agreement: agree as f64 / summaries.len() as f64,
+                }
+            })
+            .collect()
+    }
+}
+
+/// The CSV of one or more grids: a `panel` column with each grid's label, the two axis
+/// names, then one row per present cell with every column of [`CellSummary`]. Numbers use
+/// Rust's shortest round-trip form, so equal grids give byte-identical text.
+pub fn csv(panels: &[(&str, &Grid)]) -> Result<String> {
+    let mut writer = csv::Writer::from_writer(vec![]);
+    let mut header_written = false;
+    for (label, grid) in panels {
+        for s in grid.summaries() {
+            let columns = s.columns();
+            if !header_written {
+                let mut header = vec!["panel".to_string(), "x_param".into(), "y_param".into()];
+                header.extend(columns.iter().map(|(n, _)| n.clone()));
+                writer.write_record(&header)?;
+                header_written = true;
+            }
+            let mut row = vec![
+                label.to_string(),
+                grid.config.x.param.name().into(),
+                grid.config.y.param.name().into(),
+            ];
+            row.extend(columns.iter().map(|(_, v)| format!("{v:?}")));
+            writer.write_record(&row)?;
+        }
+    }
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| Error::Csv(e.into_error().into()))?;
+    Ok(String::from_utf8(bytes).expect("CSV of UTF-8 fields is UTF-8"))
+}
+
+/// What the cache key hashes: the format version, the device and the resolved config.
+#[derive(Serialize)]
+struct CacheKey<'a> {
+    format: u32,
+    device: String,
+    config: &'a GridConfig,
+}
+
+/// A setup with its linearisation.
+struct Prepared {
+    setup: Setup<Cnn>,
+    linearised: Option<Linearised>,
+}
+
+/// The cell file name of cell index `cell`.
+fn cell_name(cell: usize) -> String {
+    format!("cell_{cell:05}")
+}
+
+/// Runs (or resumes) the grid `cfg` on `device`, caching every finished cell.
+pub fn run_grid(cfg: &GridConfig, device: &Device, opts: &GridOptions) -> Result<Grid> {
+    cfg.validate()?;
+    let dir = RunDir::open(
+        &opts.runs,
+        &CacheKey {
+            format: CACHE_FORMAT,
+            device: format!("{device:?}"),
+            config: cfg,
+        },
+    )?;
+    let total = cfg.cells();
+    let mut pending = Vec::new();
+    for cell in 0..total {
+        if opts.force || dir.load::<CellRecord>(&cell_name(cell))?.is_none() {
+            pending.push(cell);
+        }
+    }
+    pending.truncate(opts.max_cells.unwrap_or(usize::MAX));
+    let nx = cfg.x.values.len();
+    let mut needed: BTreeMap<String, SetupConfig> = BTreeMap::new();
+    for &cell in &pending {
+        for rep in 0..cfg.reps {
+            let (setup, _) = cfg.resolve(cell % nx, cell / nx, rep);
+            needed.insert(setup_key(&setup)?, setup);
+        }
+    }
+    let needed: Vec<(String, SetupConfig)> = needed.into_iter().collect();
+    let bar = progress(opts.progress, needed.len() + pending.len());
+    bar.set_message("pre-training");
+    let prepared = par_map(needed.len(), opts.threads, |i| {
+        let setup = needed[i].1.prepare(device)?;
+        let linearised = cfg
+            .predict
+            .enabled
+            .then(|| Linearised::at(&setup.model, setup.loss, &setup.data))
+            .transpose()?;
+        bar.inc(1);
+        Ok(Prepared { setup, linearised })
+    })
+    .into_iter()
+    .collect::<Result<Vec<_>>>()?;
+    let prepared: BTreeMap<&str, &Prepared> = needed
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .zip(&prepared)
+        .collect();
+    bar.set_message("cells");
+    par_map(pending.len(), opts.threads, |k| {
+        let record = compute_cell(cfg, pending[k], &prepared)?;
+        dir.store(&cell_name(pending[k]), &record)?;
+        bar.inc(1);
+        Ok(())
+    })
+    .into_iter()
+    .collect::<Result<()>>()?;
+    bar.finish_and_clear();
+    let cells = (0..total)
+        .map(|cell| dir.load::<CellRecord>(&cell_name(cell)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Grid {
+        config: cfg.clone(),
+        cells,
+        computed: pending.len(),
+        dir: dir.path().to_path_buf(),
+    })
+}
+
+/// The in-memory key of a setup: its JSON.
+fn setup_key(setup: &SetupConfig) -> Result<String> {
+    serde_json::to_string(setup).map_err(|source| Error::Json {
+        path: PathBuf::from("<setup>"),
+        source,
+    })
+}
+
+/// A progress bar over `len` units with an ETA (hidden unless `show` and stderr is a
+/// terminal).
+fn progress(show: bool, len: usize) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} ({elapsed}, ETA {eta})")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// Every repetition of one cell.
+fn compute_cell(
+    cfg: &GridConfig,
+    cell: usize,
+    prepared: &BTreeMap<&str, &Prepared>,
+) -> Result<CellRecord> {
+    let nx = cfg.x.values.len();
+    let (ix, iy) = (cell % nx, cell / nx);
+    let reps = (0..cfg.reps)
+        .map(|rep| {
+            let (setup_cfg, unlearn_cfg) = cfg.resolve(ix, iy, rep);
+            let p = prepared[setup_key(&setup_cfg)?.as_str()];
+            let mut rng = seeds::stream(cfg.seed, cell as u64, rep as u64);
+            let outcome = unlearn(&p.setup, &unlearn_cfg, &mut rng)?;
+            let prediction = p
+                .linearised
+                .as_ref()
+                .map(|l| {
+                    let seed = seeds::derive(cfg.seed, rep as u64, seeds::LYAPUNOV);
+                    l.predict(unlearn_cfg.step, &cfg.predict, seed, cell as u64)
+                })
+                .transpose()?;
+            Ok(RepRecord {
+                outcome,
+                start: p.setup.start.clone(),
+                retrained: p.setup.retrained.clone(),
+                start_norm: p.setup.start_norm,
+                pretrain_converged: p.setup.pretrain.converged,
+                prediction,
+                residual_grad_norm: p.linearised.as_ref().map(|l| l.residual_grad_norm),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(CellRecord {
+        ix,
+        iy,
+        x: cfg.x.values[ix],
+        y: cfg.y.values[iy],
+        reps,
+    })
+}

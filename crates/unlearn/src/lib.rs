@@ -1,0 +1,41 @@
+//! `frontier-unlearn`: gradient-ascent/descent unlearning on real models (SCIENCE.md §1, §5).
+//!
+//! - [`update`]: the step w ← w − η[(1−α)·mean_{B_r} ∇ℓ − α·mean_{B_f} ∇ℓ] on any
+//!   [`frontier_model::Model`], plain gradient ascent, and the OpenUnlearning GradDiff mapping;
+//! - [`outcome`]: what is measured along a run (losses, accuracies, distances, MIA AUC);
+//! - [`mia`]: the loss-threshold membership-inference AUC;
+//! - [`retrain`]: the retrain reference (same initialisation, trained on R alone);
+//! - [`setup`]: data + pre-trained model at w* + reference, the start of every run;
+//! - [`run`]: one unlearning run with its success criteria;
+//! - [`predict`]: the linearised problem at w* and the stability engine's verdicts;
+//! - [`grid`]: grids over two of {B, α, SNR, η, forget fraction} with repetitions, cached
+//!   and resumable through [`cache`];
+//! - [`seeds`]: every random stream derived from (seed, cell, rep).
+//!
+//! Everything random comes from `rand_chacha` streams on the host, never from the backend
+//! RNG, so the same config and seed give byte-identical CSVs on the CPU.
+
+pub mod cache;
+pub mod error;
+pub mod grid;
+pub mod mia;
+pub mod outcome;
+pub mod predict;
+pub mod retrain;
+pub mod run;
+pub mod seeds;
+pub mod setup;
+pub mod update;
+
+pub use cache::{RunDir, config_hash};
+pub use error::{Error, Result};
+pub use grid::{
+    Axis, CellRecord, CellSummary, Criterion, Grid, GridConfig, GridOptions, Param, Stat, run_grid,
+};
+pub use mia::auc;
+pub use outcome::Snapshot;
+pub use predict::{Linearised, PredictConfig, Prediction};
+pub use retrain::Reference;
+pub use run::{RunOutcome, Success, UnlearnConfig, unlearn};
+pub use setup::{Setup, SetupConfig};
+pub use update::{GradDiff, Stepper, gradient_ascent};

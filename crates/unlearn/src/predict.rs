@@ -1,0 +1,223 @@
+//! The boundary predicted from the curvature at w* (SCIENCE.md §1–§3): the per-sample
+//! Hessians H_i = c_i g_i g_iᵀ of the model at w* (rank-one, exact for the ReLU CNN) feed the
+//! stability engine, which decides per (η, α, B) whether the linearised step escapes:
+//! ρ(T) > 1 (mean square), γ > 0 (almost sure, from simulated linear runs), first moment
+//! (λ_min(H_α) < 0 or λ_max(H_α) > 2/η) and the pair coherence bound.
+//!
+//! Only the n×n Gram matrix G Gᵀ of the per-sample gradients leaves the device: with
+//! G Gᵀ = V Λ Vᵀ the rows of V Λ^{1/2} (n×r, eigenvalues below 1e-12·λ_max dropped) have the
+//! same inner products as the g_i, so they are the g_i written in an r-dimensional
+//! orthonormal basis of their span, and the parameter count p never enters.
+//!
+//! Verdicts use a relative tolerance [`TOLERANCE`]: outside the span of the forget and retain
+//! gradients the step is the identity (eigenvalue exactly 1 of T, 0 of H_α), so round-off
+//! must not turn "neutral" into "diverges" (e.g. at α = 0 the forget-only directions of the
+//! span have H_α-eigenvalue 0 up to 1e-17). λ_min(H_α) is reported over R^p (0 counts, as
+//! p ≫ r for the CNN).
+
+use frontier_model::{DeviceData, Loss, Model};
+use frontier_probes::{SampleCurvature, retain_first};
+use frontier_stability::bounds::{coherence, coherence_bound};
+use frontier_stability::first_moment::first_moment;
+use frontier_stability::lyapunov::lyapunov;
+use frontier_stability::mean_square::{PowerOptions, rho};
+use frontier_stability::simulate::{InitialState, SimOptions};
+use frontier_stability::sweep::Rule;
+use frontier_stability::{Curvature, Family, Problem, Settings};
+use nalgebra::{DMatrix, SymmetricEigen};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+
+/// Relative tolerance of the verdicts: ρ > 1 + tol, γ > tol, λ_min(H_α) < −tol·|λ|_max(H_α).
+pub const TOLERANCE: f64 = 1e-9;
+
+/// Controls of the predicted verdicts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PredictConfig {
+    /// Compute the predictions at all.
+    pub enabled: bool,
+    /// Steps of each simulated linear run behind γ.
+    pub sim_steps: usize,
+    /// Simulated linear runs per cell and seed behind γ.
+    pub sim_reps: usize,
+    /// Power iteration for ρ(T): relative residual tolerance.
+    pub power_tol: f64,
+    /// Power iteration for ρ(T): iteration cap (the Rayleigh quotient is a lower bound on ρ,
+    /// so a capped estimate above 1 still proves divergence).
+    pub power_max_iter: usize,
+}
+
+impl Default for PredictConfig {
+    /// On; γ from 4 runs of 200 steps; ρ to 1e-6 within 300 iterations.
+    fn default() -> Self {
+        PredictConfig {
+            enabled: true,
+            sim_steps: 200,
+            sim_reps: 4,
+            power_tol: 1e-6,
+            power_max_iter: 300,
+        }
+    }
+}
+
+/// The verdicts for one (setup, settings).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// ρ(T) on the curvature span (growth of E‖u‖² per step).
+    pub rho: f64,
+    /// Whether its power iteration converged.
+    pub rho_converged: bool,
+    /// Lyapunov exponent γ (log growth of ‖u‖ per step).
+    pub gamma: f64,
+    /// λ_min(H_α) over R^p (curvature units, 1/η).
+    pub lambda_min_h_alpha: f64,
+    /// λ_max(H_α) over R^p.
+    pub lambda_max_h_alpha: f64,
+    /// Pair coherence σ_U at this α.
+    pub sigma_u: f64,
+    /// The pair bound's critical coherence η·|λ|_max(H_α)·sqrt(N/B − 1).
+    pub pair_critical: f64,
+    /// ρ(T) > 1.
+    pub mean_square: bool,
+    /// γ > 0.
+    pub lyapunov: bool,
+    /// λ_min(H_α) < 0 or λ_max(H_α) > 2/η.
+    pub first_moment: bool,
+    /// σ_U ≤ critical.
+    pub pair_bound: bool,
+}
+
+impl Prediction {
+    /// The verdict of `rule` (true = predicted to escape).
+    pub fn diverges(&self, rule: Rule) -> bool {
+        match rule {
+            Rule::MeanSquare => self.mean_square,
+            Rule::Lyapunov => self.lyapunov,
+            Rule::FirstMoment => self.first_moment,
+            Rule::CoherenceBound => self.pair_bound,
+        }
+    }
+}
+
+/// The rules predicted for every grid, in legend order.
+pub const RULES: [Rule; 4] = [
+    Rule::MeanSquare,
+    Rule::Lyapunov,
+    Rule::FirstMoment,
+    Rule::CoherenceBound,
+];
+
+/// The linearised problem at w*: retain and forget curvature in span coordinates.
+#[derive(Debug, Clone)]
+pub struct Linearised {
+    curvature: Curvature,
+    /// ‖(1/n) Σ_i ∇ℓ_i(w*)‖₂: how far w* is from the zero-gradient assumption.
+    pub residual_grad_norm: f64,
+}
+
+impl Linearised {
+    /// Probes `model` at its parameters on the training rows of `data` (split by its forget
+    /// mask; at least one retain and one forget row).
+    pub fn at<M: Model>(model: &M, loss: Loss, data: &DeviceData) -> Result<Linearised> {
+        let (x, y) = retain_first(data.x.clone(), data.y.clone(), &data.forget);
+        let samples = SampleCurvature::new(model, loss, x, y);
+        let n_forget = data.forget.iter().filter(|&&f| f).count();
+        let n_retain = samples.n() - n_forget;
+        let g = gram_factor(&samples.gram);
+        let family = |start: usize, len: usize| {
+            let c: Vec<f64> = samples.c[start..start + len]
+                .iter()
+                .map(|c| c.max(0.0))
+                .collect();
+            Family::rank_one(&g.rows(start, len).into_owned(), &c)
+        };
+        let curvature = Curvature::new(&family(0, n_retain)?, Some(&family(n_retain, n_forget)?))?;
+        Ok(Linearised {
+            curvature,
+            residual_grad_norm: samples.residual_grad_norm(),
+        })
+    }
+
+    /// The verdicts for one step setting; the simulated runs behind γ use the streams of
+    /// (`seed`, `cell`).
+    pub fn predict(
+        &self,
+        settings: Settings,
+        cfg: &PredictConfig,
+        seed: u64,
+        cell: u64,
+    ) -> Result<Prediction> {
+        let problem = Problem::new(&self.curvature, settings)?;
+        let power = rho(
+            &problem,
+            &PowerOptions {
+                tol: cfg.power_tol,
+                max_iter: cfg.power_max_iter,
+            },
+        );
+        let sim = SimOptions {
+            steps: cfg.sim_steps,
+            reps: cfg.sim_reps,
+            seed,
+            init: InitialState::Normal,
+            ..SimOptions::default()
+        };
+        let gamma = lyapunov(&problem, &sim, cell)?.gamma;
+        let mut first = first_moment(&problem);
+        first.lambda_min = first.lambda_min.min(0.0);
+        first.lambda_max = first.lambda_max.max(0.0);
+        let scale = first.abs_max();
+        let coh = coherence(&problem)?;
+        let bound = coherence_bound(&problem, &coh, &first);
+        Ok(Prediction {
+            rho: power.value,
+            rho_converged: power.converged,
+            gamma,
+            lambda_min_h_alpha: first.lambda_min,
+            lambda_max_h_alpha: first.lambda_max,
+            sigma_u: coh.sigma_u,
+            pair_critical: bound.critical,
+            mean_square: power.value > 1.0 + TOLERANCE,
+            lyapunov: gamma > TOLERANCE,
+            first_moment: first.lambda_min < -TOLERANCE * scale
+                || first.lambda_max > 2.0 / settings.eta,
+            pair_bound: bound.diverges,
+        })
+    }
+}
+
+/// Rows of V Λ^{1/2} for a symmetric PSD Gram matrix G Gᵀ = V Λ Vᵀ (n×n): an n×r matrix
+/// whose rows have the same inner products as the g_i (eigenvalues below 1e-12·λ_max
+/// dropped, so r is the numerical rank).
+pub fn gram_factor(gram: &DMatrix<f64>) -> DMatrix<f64> {
+    let sym = (gram + gram.transpose()) * 0.5;
+    let eig = SymmetricEigen::new(sym);
+    let top = eig.eigenvalues.max();
+    let keep: Vec<usize> = (0..eig.eigenvalues.len())
+        .filter(|&k| top > 0.0 && eig.eigenvalues[k] > 1e-12 * top)
+        .collect();
+    DMatrix::from_fn(gram.nrows(), keep.len(), |i, j| {
+        eig.eigenvectors[(i, keep[j])] * eig.eigenvalues[keep[j]].sqrt()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gram_factor_reproduces_the_inner_products_with_the_rank() {
+        // 5 vectors in R^7 spanning 3 dimensions.
+        let basis = DMatrix::from_fn(3, 7, |i, j| ((i * 7 + j) as f64 * 0.37).sin());
+        let mix = DMatrix::from_fn(5, 3, |i, j| ((i + 2 * j) as f64 * 0.91).cos());
+        let g = mix * basis;
+        let gram = &g * g.transpose();
+        let f = gram_factor(&gram);
+        assert_eq!(f.ncols(), 3);
+        let back = &f * f.transpose();
+        let err = (&back - &gram).amax();
+        assert!(err < 1e-12 * gram.amax(), "max error {err}");
+    }
+}

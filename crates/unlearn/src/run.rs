@@ -1,0 +1,187 @@
+//! One unlearning run from a [`Setup`], its records and its success criteria.
+//!
+//! A run takes up to `steps` steps of the [`Stepper`]. After every step ‖w − w*‖ is read
+//! back (one scalar): a non-finite value ends the run as "diverged at step k", never a
+//! panic; exceeding `escape_factor`·‖w*‖ marks the run as escaped (and ends it when
+//! `stop_at_escape`). Every `record_every` steps, at an escape stop and at the end the
+//! model is measured ([`Snapshot`]); a non-finite measurement also ends the run as
+//! diverged. The final snapshot is the last finite one (the parameters of step k − 1 when
+//! step k produced non-finite parameters).
+//!
+//! Success criteria, each judged on the final snapshot:
+//! - (a) **deletion**: forget loss ≥ the retrain reference's forget loss (the model treats
+//!   F like data it never saw);
+//! - (b) **escape**: ‖w − w*‖ > `escape_factor`·‖w*‖ at some step, or divergence;
+//! - (c) **useful**: (a) or (b), with retain accuracy ≥ `retain_accuracy_min`.
+
+use frontier_model::Model;
+use frontier_stability::Settings;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, invalid};
+use crate::outcome::{Snapshot, norm};
+use crate::setup::Setup;
+use crate::update::Stepper;
+
+/// How to unlearn. Every field has a default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UnlearnConfig {
+    /// The step: η, α, B_r, B_f (None = B_r) and the batch sampling scheme.
+    pub step: Settings,
+    /// Step budget (≥ 1).
+    pub steps: usize,
+    /// Measure every this many steps (≥ 1).
+    pub record_every: usize,
+    /// Escape when ‖w − w*‖ > escape_factor·‖w*‖ (> 0).
+    pub escape_factor: f64,
+    /// Stop the run at the first escape.
+    pub stop_at_escape: bool,
+    /// Retain accuracy needed for the useful kind of success, in [0, 1].
+    pub retain_accuracy_min: f64,
+}
+
+impl Default for UnlearnConfig {
+    /// η = 0.5, α = 0.5, B = 5 without replacement, 200 steps recorded every 20, escape at
+    /// ‖w − w*‖ > ‖w*‖ (then stop), useful success needs retain accuracy ≥ 0.9.
+    fn default() -> Self {
+        UnlearnConfig {
+            step: Settings::new(0.5, 0.5, 5),
+            steps: 200,
+            record_every: 20,
+            escape_factor: 1.0,
+            stop_at_escape: true,
+            retain_accuracy_min: 0.9,
+        }
+    }
+}
+
+impl UnlearnConfig {
+    /// Checks the fields that do not depend on the data (the step settings are checked
+    /// against the set sizes when a run starts).
+    pub fn validate(&self) -> Result<()> {
+        if self.steps == 0 {
+            return Err(invalid("unlearn.steps", "must be at least 1, got 0"));
+        }
+        if self.record_every == 0 {
+            return Err(invalid("unlearn.record_every", "must be at least 1, got 0"));
+        }
+        if !(self.escape_factor > 0.0 && self.escape_factor.is_finite()) {
+            return Err(invalid(
+                "unlearn.escape_factor",
+                format!("must be a finite number > 0, got {}", self.escape_factor),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.retain_accuracy_min) {
+            return Err(invalid(
+                "unlearn.retain_accuracy_min",
+                format!("must lie in [0, 1], got {}", self.retain_accuracy_min),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Which success criteria a run met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Success {
+    /// (a) forget loss ≥ the retrain reference's forget loss.
+    pub deletion: bool,
+    /// (b) ‖w − w*‖ exceeded escape_factor·‖w*‖, or the run diverged.
+    pub escape: bool,
+    /// (c) (a) or (b) with retain accuracy ≥ the threshold.
+    pub useful: bool,
+}
+
+/// The result of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunOutcome {
+    /// Steps taken (≤ the budget).
+    pub steps: usize,
+    /// The first step at which a value became non-finite.
+    pub diverged_at: Option<usize>,
+    /// The first step with ‖w − w*‖ > escape_factor·‖w*‖.
+    pub escaped_at: Option<usize>,
+    /// The records, in step order (not including step 0; see [`Setup::start`]).
+    pub history: Vec<Snapshot>,
+    /// The last finite snapshot: what the criteria judge.
+    pub last: Snapshot,
+    /// The criteria.
+    pub success: Success,
+}
+
+impl RunOutcome {
+    /// "diverged at step k" or "escaped at step k" or "stayed for N steps".
+    pub fn describe(&self) -> String {
+        match (self.diverged_at, self.escaped_at) {
+            (Some(k), _) => format!("diverged at step {k}"),
+            (None, Some(k)) => format!("escaped at step {k}"),
+            (None, None) => format!("stayed for {} steps", self.steps),
+        }
+    }
+}
+
+/// Unlearns from `setup` with `cfg`, batches drawn from `rng`.
+pub fn unlearn<M: Model, R: Rng>(
+    setup: &Setup<M>,
+    cfg: &UnlearnConfig,
+    rng: &mut R,
+) -> Result<RunOutcome> {
+    cfg.validate()?;
+    let mut stepper = Stepper::new(cfg.step, &setup.data.forget)?;
+    let measure =
+        |model: &M, step| Snapshot::measure(model, setup.loss, &setup.data, &setup.anchors, step);
+    let threshold = cfg.escape_factor * setup.start_norm;
+    let mut model = setup.model.clone();
+    let mut history: Vec<Snapshot> = Vec::new();
+    let (mut diverged_at, mut escaped_at) = (None, None);
+    let mut steps = 0;
+    for k in 1..=cfg.steps {
+        let previous = model.params();
+        stepper.step(&mut model, setup.loss, &setup.data.x, &setup.data.y, rng);
+        steps = k;
+        let distance = norm(model.params() - setup.anchors.start.clone());
+        if !distance.is_finite() {
+            diverged_at = Some(k);
+            model.set_params(previous);
+            let before = measure(&model, k - 1);
+            if before.is_finite() && history.last().is_none_or(|h| h.step < k - 1) {
+                history.push(before);
+            }
+            break;
+        }
+        let escaped = distance > threshold;
+        if escaped {
+            escaped_at.get_or_insert(k);
+        }
+        let stop = escaped && cfg.stop_at_escape;
+        if k % cfg.record_every == 0 || k == cfg.steps || stop {
+            let snapshot = measure(&model, k);
+            if !snapshot.is_finite() {
+                diverged_at = Some(k);
+                break;
+            }
+            history.push(snapshot);
+        }
+        if stop {
+            break;
+        }
+    }
+    let last = history.last().unwrap_or(&setup.start).clone();
+    let deletion = last.forget_loss >= setup.retrained.forget_loss;
+    let escape = escaped_at.is_some() || diverged_at.is_some();
+    let success = Success {
+        deletion,
+        escape,
+        useful: (deletion || escape) && last.retain_accuracy >= cfg.retain_accuracy_min,
+    };
+    Ok(RunOutcome {
+        steps,
+        diverged_at,
+        escaped_at,
+        history,
+        last,
+        success,
+    })
+}

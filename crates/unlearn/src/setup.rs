@@ -1,0 +1,111 @@
+//! The start of every unlearning run: the data on the device, the pre-trained model at w*,
+//! the retrain reference, and both measured.
+
+use burn::tensor::{Device, Tensor};
+use frontier_model::{
+    Cnn, CnnConfig, DataConfig, Dataset, DeviceData, Loss, Model, Precision, TrainConfig,
+    TrainReport, pretrain,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::outcome::{Anchors, Snapshot, norm};
+use crate::retrain::Reference;
+use crate::seeds;
+
+/// How to build a CNN setup: data, model, pre-training and the float precision.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SetupConfig {
+    /// The signal-plus-noise data (n, d, P, SNR, forget set, …).
+    pub data: DataConfig,
+    /// The CNN (m, σ_0, init seed).
+    pub model: CnnConfig,
+    /// Pre-training (loss, η, step budget, loss tolerance); also used for the retrain reference.
+    pub pretrain: TrainConfig,
+    /// Float precision of the model's tensors.
+    pub precision: Precision,
+}
+
+impl SetupConfig {
+    /// The config of repetition `rep` under master seed `seed`: the data and init seeds are
+    /// derived from (seed, rep), so they are shared by every cell of a grid that does not
+    /// change the data (common random numbers across B, α, η and SNR).
+    pub fn seeded(&self, seed: u64, rep: usize) -> SetupConfig {
+        let mut out = self.clone();
+        out.data.seed = seeds::derive(seed, rep as u64, seeds::DATA);
+        out.model.seed = seeds::derive(seed, rep as u64, seeds::INIT);
+        out
+    }
+
+    /// Generates the data, initialises the CNN and builds the [`Setup`] on `device`.
+    pub fn prepare(&self, device: &Device) -> Result<Setup<Cnn>> {
+        let data = Dataset::generate(&self.data)?;
+        let init = self.model.init(self.data.d, device, self.precision)?;
+        Setup::new(init, &data, &self.pretrain, device, self.precision)
+    }
+}
+
+/// A pre-trained model at w* with its data and retrain reference.
+#[derive(Debug, Clone)]
+pub struct Setup<M> {
+    /// The loss of pre-training and unlearning.
+    pub loss: Loss,
+    /// The data on the device (training rows in their original order, forget mask).
+    pub data: DeviceData,
+    /// The model at w*.
+    pub model: M,
+    /// w* and the retrain reference's parameters, [p] each.
+    pub anchors: Anchors,
+    /// ‖w*‖.
+    pub start_norm: f64,
+    /// Pre-training on all n training samples.
+    pub pretrain: TrainReport,
+    /// The retrain reference (trained on R alone from the same initialisation).
+    pub reference: Reference,
+    /// The model at w*, measured.
+    pub start: Snapshot,
+    /// The retrain reference, measured (its `forget_loss` is the deletion level).
+    pub retrained: Snapshot,
+}
+
+impl<M: Model> Setup<M> {
+    /// Pre-trains a copy of `init` on all of `data` (→ w*) and another on its retain rows
+    /// (→ the reference), both with `train`, and measures both.
+    pub fn new(
+        init: M,
+        data: &Dataset,
+        train: &TrainConfig,
+        device: &Device,
+        precision: Precision,
+    ) -> Result<Setup<M>> {
+        let device_data = DeviceData::new(data, device, precision);
+        let mut model = init.clone();
+        let report = pretrain(&mut model, &device_data, train)?;
+        let reference = Reference::retrain(&init, data, train, device, precision)?;
+        let anchors = Anchors {
+            start: model.params(),
+            retrain: reference.params.clone(),
+        };
+        let start = Snapshot::measure(&model, train.loss, &device_data, &anchors, 0);
+        let mut retrained_model = init;
+        retrained_model.set_params(reference.params.clone());
+        let retrained = Snapshot::measure(&retrained_model, train.loss, &device_data, &anchors, 0);
+        Ok(Setup {
+            loss: train.loss,
+            start_norm: norm(anchors.start.clone()),
+            data: device_data,
+            model,
+            anchors,
+            pretrain: report,
+            reference,
+            start,
+            retrained,
+        })
+    }
+
+    /// w*, [p].
+    pub fn w_star(&self) -> Tensor<1> {
+        self.anchors.start.clone()
+    }
+}

@@ -1,0 +1,144 @@
+//! `frontier coherence`: the coherence report of a trained CNN from the documented files.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail, ensure};
+use burn::tensor::Device;
+use frontier_model::{Cnn, Loss, Precision, tensor_from};
+use frontier_probes::{CoherenceReport, coherence_report};
+
+use crate::tensors::{HostTensor, TensorFile};
+
+/// Where the data and weights come from.
+pub struct Inputs {
+    /// `data.safetensors`: x [n, P, d], y [n], forget [n].
+    pub data: PathBuf,
+    /// `weights.safetensors`: w_pos [m, d], w_neg [m, d].
+    pub weights: PathBuf,
+}
+
+impl Inputs {
+    /// The two files of a run directory written by `frontier train`.
+    pub fn from_run(dir: &Path) -> Self {
+        Self {
+            data: dir.join("data.safetensors"),
+            weights: dir.join("weights.safetensors"),
+        }
+    }
+}
+
+/// Checks that every value of `t` is in `allowed`.
+fn check_values(t: &HostTensor, allowed: &[f64], words: &str) -> Result<()> {
+    if let Some((i, v)) = t
+        .values
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !allowed.contains(v))
+    {
+        bail!(
+            "tensor `{}` must hold only {words}, found {v} at index {i}",
+            t.name
+        );
+    }
+    Ok(())
+}
+
+/// Loads the files, checks names, shapes and values, and probes the CNN at its weights.
+pub fn run(
+    inputs: &Inputs,
+    loss: Loss,
+    alpha: f64,
+    device: &Device,
+    precision: Precision,
+) -> Result<CoherenceReport> {
+    ensure!(
+        (0.0..=1.0).contains(&alpha),
+        "--alpha must lie in [0, 1], got {alpha}"
+    );
+    let data = TensorFile::open(&inputs.data)?;
+    let weights = TensorFile::open(&inputs.weights)?;
+    let x = data.get("x", 3)?;
+    let (n, p, d) = (x.shape[0], x.shape[1], x.shape[2]);
+    let y = data.get("y", 1)?;
+    let forget = data.get("forget", 1)?;
+    for t in [&y, &forget] {
+        ensure!(
+            t.shape == [n],
+            "tensor `{}` has shape {:?}, expected [{n}] (n from `x`)",
+            t.name,
+            t.shape
+        );
+    }
+    check_values(&y, &[-1.0, 1.0], "labels −1 or +1")?;
+    check_values(&forget, &[0.0, 1.0], "0 (retain) or 1 (forget)")?;
+    let forget: Vec<bool> = forget.values.iter().map(|&v| v == 1.0).collect();
+    let n_forget = forget.iter().filter(|&&f| f).count();
+    ensure!(
+        n_forget > 0,
+        "tensor `forget` marks no sample: the forget set is empty"
+    );
+    ensure!(
+        n_forget < n,
+        "tensor `forget` marks every sample: the retain set is empty"
+    );
+    let w_pos = weights.get("w_pos", 2)?;
+    let w_neg = weights.get("w_neg", 2)?;
+    let m = w_pos.shape[0];
+    for w in [&w_pos, &w_neg] {
+        ensure!(
+            w.shape == [m, d],
+            "tensor `{}` has shape {:?}, expected [{m}, {d}] (d from `x`, m from `w_pos`)",
+            w.name,
+            w.shape
+        );
+    }
+    let cnn = Cnn::from_filters(
+        tensor_from(&w_pos.values, [m, d], device, precision),
+        tensor_from(&w_neg.values, [m, d], device, precision),
+    );
+    let report = coherence_report(
+        &cnn,
+        loss,
+        tensor_from(&x.values, [n, p, d], device, precision),
+        tensor_from(&y.values, [n], device, precision),
+        &forget,
+        alpha,
+    )?;
+    Ok(report)
+}
+
+/// The report as an aligned, readable table.
+pub fn table(r: &CoherenceReport) -> String {
+    let rows = [
+        (
+            "samples n (retain + forget)",
+            format!("{} ({} + {})", r.n, r.n_retain, r.n_forget),
+        ),
+        ("loss", r.loss.name().to_string()),
+        ("alpha (forget weight)", format!("{}", r.alpha)),
+        ("sigma (all samples)", format!("{:.4}", r.sigma)),
+        ("sigma_R (within retain)", format!("{:.4}", r.sigma_r)),
+        ("sigma_F (within forget)", format!("{:.4}", r.sigma_f)),
+        ("sigma_RF (retain-forget)", format!("{:.4}", r.sigma_rf)),
+        ("sigma_U (pairs, |a|,|b|)", format!("{:.4}", r.sigma_u)),
+        (
+            "sigma_U signed (clamped)",
+            format!("{:.4}", r.sigma_u_signed),
+        ),
+        ("lambda_max(H)", format!("{:.6e}", r.lambda_max_h)),
+        ("tr(H)", format!("{:.6e}", r.trace_h)),
+        (
+            "lambda_min(H_alpha)",
+            format!("{:.6e}", r.lambda_min_h_alpha),
+        ),
+        (
+            "lambda_max(H_alpha)",
+            format!("{:.6e}", r.lambda_max_h_alpha),
+        ),
+        (
+            "residual |grad| at w*",
+            format!("{:.6e}", r.residual_grad_norm),
+        ),
+    ];
+    rows.iter().map(|(k, v)| format!("{k:<30} {v}\n")).collect()
+}
