@@ -54,3 +54,63 @@ pub fn train_tiny(out: &Path, extra: &[&str]) -> Output {
     args.extend_from_slice(extra);
     ok(&args)
 }
+
+/// Writes f64 tensors `(name, shape, values)` to a safetensors file.
+pub fn write_tensors(path: &Path, tensors: &[(&str, Vec<usize>, Vec<f64>)]) {
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
+    let views: Vec<_> = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((name, shape, _), b)| {
+            let view =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F64, shape.clone(), b);
+            (name.to_string(), view.unwrap())
+        })
+        .collect();
+    std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
+}
+
+/// The golden fixtures written by `tests/reference/make_fixtures.py` (NumPy).
+pub fn reference(file: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/reference")
+        .join(file)
+}
+
+/// Asserts that the JSON object `got` matches `expected` on every key of `keys`, to `rel`.
+pub fn assert_json_close(
+    got: &serde_json::Value,
+    expected: &serde_json::Value,
+    keys: &[&str],
+    rel: f64,
+) {
+    for key in keys {
+        let (a, b) = (got[key].as_f64(), expected[key].as_f64());
+        let (Some(a), Some(b)) = (a, b) else {
+            panic!(
+                "`{key}` missing or not a number: rust={}, reference={}",
+                got[key], expected[key]
+            );
+        };
+        assert!(
+            (a - b).abs() <= rel * b.abs().max(1e-12),
+            "{key}: rust={a}, reference={b}"
+        );
+    }
+}
+
+/// Runs `frontier` expecting exit 2 with every `needle` in its message.
+pub fn fails_with(args: &[&str], needles: &[&str]) {
+    let out = frontier(args);
+    let message = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {message}");
+    for needle in needles {
+        assert!(
+            message.contains(needle),
+            "{args:?}: `{needle}` not in: {message}"
+        );
+    }
+}

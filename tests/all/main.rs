@@ -1,4 +1,6 @@
 //! End-to-end tests of the `frontier` command line, one test binary with modules.
 
 mod cli;
+mod coherence;
+mod stability;
 mod train;

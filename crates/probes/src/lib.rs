@@ -42,3 +42,6 @@ pub use operator::{
 pub use pair::PairOperator;
 pub use report::{CoherenceReport, coherence_report};
 pub use samples::{SampleCurvature, retain_first};
+
+#[cfg(test)]
+mod cnn_tests;

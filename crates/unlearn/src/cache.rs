@@ -131,4 +131,44 @@ mod tests {
         assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
         assert!(names.contains(&"config.json".to_string()));
     }
+
+    #[test]
+    fn non_finite_floats_survive_json() {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct V(#[serde(with = "lossless")] f64);
+        for v in [f64::INFINITY, f64::NEG_INFINITY, 0.1, -2e-300] {
+            let back: V = serde_json::from_str(&serde_json::to_string(&V(v)).unwrap()).unwrap();
+            assert_eq!(back.0, v);
+        }
+        let nan: V = serde_json::from_str(&serde_json::to_string(&V(f64::NAN)).unwrap()).unwrap();
+        assert!(nan.0.is_nan());
+    }
+}
+
+/// Serde for f64 that survives JSON when not finite: finite values are numbers, NaN and ±∞
+/// the strings "NaN", "inf", "-inf" (serde_json alone would write `null` and fail to read
+/// it back). Use as `#[serde(with = "crate::cache::lossless")]`.
+pub(crate) mod lossless {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else {
+            s.serialize_str(&v.to_string())
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Number(f64),
+            Text(String),
+        }
+        match Repr::deserialize(d)? {
+            Repr::Number(v) => Ok(v),
+            Repr::Text(t) => t.parse().map_err(serde::de::Error::custom),
+        }
+    }
 }

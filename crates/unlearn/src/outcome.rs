@@ -13,22 +13,31 @@ pub struct Snapshot {
     /// Unlearning steps taken (0 = at w*).
     pub step: usize,
     /// Mean loss on the forget set F.
+    #[serde(with = "crate::cache::lossless")]
     pub forget_loss: f64,
     /// Mean loss on the retain set R.
+    #[serde(with = "crate::cache::lossless")]
     pub retain_loss: f64,
     /// Mean loss on the held-out test set.
+    #[serde(with = "crate::cache::lossless")]
     pub test_loss: f64,
     /// Accuracy on F.
+    #[serde(with = "crate::cache::lossless")]
     pub forget_accuracy: f64,
     /// Accuracy on R.
+    #[serde(with = "crate::cache::lossless")]
     pub retain_accuracy: f64,
     /// Accuracy on the test set.
+    #[serde(with = "crate::cache::lossless")]
     pub test_accuracy: f64,
     /// ‖w − w*‖.
+    #[serde(with = "crate::cache::lossless")]
     pub distance: f64,
     /// ‖w − w_retrain‖: distance to the retrain reference.
+    #[serde(with = "crate::cache::lossless")]
     pub retrain_distance: f64,
     /// Loss-threshold membership-inference AUC, forget vs test samples (0.5 = unseen-like).
+    #[serde(with = "crate::cache::lossless")]
     pub mia_auc: f64,
 }
 

@@ -66,18 +66,24 @@ impl Default for PredictConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prediction {
     /// ρ(T) on the curvature span (growth of E‖u‖² per step).
+    #[serde(with = "crate::cache::lossless")]
     pub rho: f64,
     /// Whether its power iteration converged.
     pub rho_converged: bool,
     /// Lyapunov exponent γ (log growth of ‖u‖ per step).
+    #[serde(with = "crate::cache::lossless")]
     pub gamma: f64,
     /// λ_min(H_α) over R^p (curvature units, 1/η).
+    #[serde(with = "crate::cache::lossless")]
     pub lambda_min_h_alpha: f64,
     /// λ_max(H_α) over R^p.
+    #[serde(with = "crate::cache::lossless")]
     pub lambda_max_h_alpha: f64,
     /// Pair coherence σ_U at this α.
+    #[serde(with = "crate::cache::lossless")]
     pub sigma_u: f64,
     /// The pair bound's critical coherence η·|λ|_max(H_α)·sqrt(N/B − 1).
+    #[serde(with = "crate::cache::lossless")]
     pub pair_critical: f64,
     /// ρ(T) > 1.
     pub mean_square: bool,
@@ -210,8 +216,8 @@ mod tests {
     #[test]
     fn gram_factor_reproduces_the_inner_products_with_the_rank() {
         // 5 vectors in R^7 spanning 3 dimensions.
-        let basis = DMatrix::from_fn(3, 7, |i, j| ((i * 7 + j) as f64 * 0.37).sin());
-        let mix = DMatrix::from_fn(5, 3, |i, j| ((i + 2 * j) as f64 * 0.91).cos());
+        let basis = DMatrix::from_fn(3, 7, |i, j| (((i * 7 + j) as f64).powi(2) * 0.37).sin());
+        let mix = DMatrix::from_fn(5, 3, |i, j| (((i + 2 * j) as f64).powi(2) * 0.91).cos());
         let g = mix * basis;
         let gram = &g * g.transpose();
         let f = gram_factor(&gram);

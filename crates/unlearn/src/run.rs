@@ -185,3 +185,123 @@ pub fn unlearn<M: Model, R: Rng>(
         success,
     })
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::setup::SetupConfig;
+    use crate::update::gradient_ascent;
+    use burn::tensor::Device;
+    use frontier_model::{Cnn, CnnConfig, DataConfig, Loss, Precision, TrainConfig};
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    /// n = 30, d = 60 (d ≫ n), m = 4, P = 2, 6 forget samples, logistic, f32.
+    pub(crate) fn tiny(snr: f64) -> SetupConfig {
+        SetupConfig {
+            data: DataConfig {
+                n: 30,
+                n_test: 30,
+                d: 60,
+                n_forget: 6,
+                snr,
+                ..DataConfig::default()
+            },
+            model: CnnConfig {
+                m: 4,
+                ..CnnConfig::default()
+            },
+            pretrain: TrainConfig {
+                loss: Loss::Logistic,
+                eta: 1.0,
+                max_steps: 1000,
+                loss_tol: 0.01,
+            },
+            precision: Precision::F32,
+        }
+    }
+
+    fn setup(cfg: &SetupConfig) -> Setup<Cnn> {
+        cfg.prepare(&Device::flex()).unwrap()
+    }
+
+    #[test]
+    fn descent_only_with_small_eta_stays_at_w_star() {
+        let s = setup(&tiny(0.05));
+        let cfg = UnlearnConfig {
+            step: Settings::new(0.01, 0.0, 5),
+            steps: 40,
+            ..UnlearnConfig::default()
+        };
+        let out = unlearn(&s, &cfg, &mut ChaCha8Rng::seed_from_u64(1)).unwrap();
+        assert_eq!(out.steps, 40);
+        assert_eq!(
+            (out.diverged_at, out.escaped_at),
+            (None, None),
+            "{}",
+            out.describe()
+        );
+        let relative = out.last.distance / s.start_norm;
+        assert!(relative < 1e-2, "‖w − w*‖/‖w*‖ = {relative}");
+        assert!(
+            !out.success.escape && !out.success.deletion,
+            "{:?}",
+            out.success
+        );
+        assert_eq!(out.history.len(), 2, "records at steps 20 and 40");
+    }
+
+    #[test]
+    fn pure_ascent_on_a_memorised_forget_set_raises_the_forget_loss() {
+        let s = setup(&tiny(0.05));
+        assert!(s.pretrain.converged, "{:?}", s.pretrain);
+        assert!(s.start.forget_loss < 0.05, "memorised: {:?}", s.start);
+        let cfg = UnlearnConfig {
+            step: gradient_ascent(0.5, 3),
+            steps: 30,
+            record_every: 10,
+            stop_at_escape: false,
+            ..UnlearnConfig::default()
+        };
+        let out = unlearn(&s, &cfg, &mut ChaCha8Rng::seed_from_u64(2)).unwrap();
+        assert!(
+            out.last.forget_loss > 10.0 * s.start.forget_loss,
+            "forget loss {} → {}",
+            s.start.forget_loss,
+            out.last.forget_loss
+        );
+        assert!(
+            out.success.deletion,
+            "reference {:?}, last {:?}",
+            s.retrained, out.last
+        );
+        assert!(
+            out.last.mia_auc < s.start.mia_auc,
+            "{:?} vs {:?}",
+            out.last,
+            s.start
+        );
+    }
+
+    #[test]
+    fn non_finite_values_end_the_run_as_diverged_at_step_k() {
+        let mut cfg = tiny(1.0);
+        cfg.pretrain.loss = Loss::Squared;
+        cfg.pretrain.eta = 0.02;
+        let s = setup(&cfg);
+        let run = UnlearnConfig {
+            step: gradient_ascent(1e4, 6),
+            steps: 100,
+            stop_at_escape: false,
+            ..UnlearnConfig::default()
+        };
+        let out = unlearn(&s, &run, &mut ChaCha8Rng::seed_from_u64(3)).unwrap();
+        let k = out
+            .diverged_at
+            .expect("squared-loss ascent with η = 1e4 overflows f32");
+        assert!(out.describe().starts_with(&format!("diverged at step {k}")));
+        assert!(out.steps == k && k < 100);
+        assert!(out.last.is_finite() && out.last.step < k, "{:?}", out.last);
+        assert!(out.success.escape);
+    }
+}

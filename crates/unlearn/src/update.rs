@@ -279,6 +279,89 @@ mod tests {
         assert!(Stepper::new(Settings::new(0.1, 0.0, 4), &forget).is_ok());
     }
 
+    /// One step on the CNN against the closed form by hand: f_i = (1/m)Σ_r Σ_p
+    /// [ReLU(⟨w⁺_r, x_ip⟩) − ReLU(⟨w⁻_r, x_ip⟩)], ∇_{w^±_r} ℓ_i = ±ℓ'_i (1/m) Σ_p
+    /// 1{⟨w^±_r, x_ip⟩ > 0} x_ip, ℓ' = −y·sigmoid(−y f), in f64 loops.
+    #[test]
+    fn one_cnn_step_equals_the_hand_computed_update() {
+        use burn::tensor::Device;
+        use frontier_model::{CnnConfig, DataConfig, Dataset, DeviceData, to_f64};
+        let (n, d, m, p) = (16, 12, 3, 2);
+        let device = Device::flex();
+        let data = Dataset::generate(&DataConfig {
+            n,
+            n_test: 4,
+            d,
+            n_forget: 5,
+            snr: 0.3,
+            ..DataConfig::default()
+        })
+        .unwrap();
+        let dd = DeviceData::new(&data, &device, Precision::F32);
+        let mut cnn = CnnConfig {
+            m,
+            sigma_0: 0.5,
+            seed: 3,
+        }
+        .init(d, &device, Precision::F32)
+        .unwrap();
+        let (eta, alpha) = (0.3, 0.4);
+        let settings = Settings {
+            batch_forget: Some(2),
+            ..Settings::new(eta, alpha, 4)
+        };
+        let mut stepper = Stepper::new(settings, &data.forget).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let mut probe = stepper.clone();
+        let (rows, weights) = {
+            let (r, w) = probe.draw(&mut rng.clone());
+            (r.to_vec(), w.to_vec())
+        };
+        let w0 = to_f64(cnn.params());
+        stepper.step(&mut cnn, Loss::Logistic, &dd.x, &dd.y, &mut rng);
+        let w1 = to_f64(cnn.params());
+        // By hand.
+        let mut grad = vec![0.0; 2 * m * d];
+        for (&i, &omega) in rows.iter().zip(&weights) {
+            let i = i as usize;
+            let patch = |q: usize| &data.x[(i * p + q) * d..(i * p + q + 1) * d];
+            let pre = |bank: usize, r: usize, q: usize| -> f64 {
+                let w = &w0[bank * m * d + r * d..bank * m * d + (r + 1) * d];
+                w.iter().zip(patch(q)).map(|(a, b)| a * b).sum()
+            };
+            let mut f = 0.0;
+            for r in 0..m {
+                for q in 0..p {
+                    f += (pre(0, r, q).max(0.0) - pre(1, r, q).max(0.0)) / m as f64;
+                }
+            }
+            let y = data.y[i];
+            let d1 = -y / (1.0 + (y * f).exp());
+            for (bank, sign) in [(0, 1.0), (1, -1.0)] {
+                for r in 0..m {
+                    for q in 0..p {
+                        if pre(bank, r, q) > 0.0 {
+                            for k in 0..d {
+                                grad[bank * m * d + r * d + k] +=
+                                    omega * d1 * sign * patch(q)[k] / m as f64;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let scale = w0.iter().fold(0.0f64, |a, b| a.max(b.abs()));
+        for k in 0..w0.len() {
+            let reference = w0[k] - eta * grad[k];
+            assert!(
+                (w1[k] - reference).abs() <= 1e-5 * scale,
+                "coordinate {k}: rust={}, reference={reference}",
+                w1[k]
+            );
+        }
+        assert!(grad.iter().any(|g| g.abs() > 1e-3), "the step moved");
+    }
+
     #[test]
     fn grad_diff_maps_to_the_same_step() {
         let g = GradDiff {
