@@ -1,6 +1,7 @@
 //! `frontier`: maps the stability frontier of machine unlearning.
 
 mod backend;
+mod bench;
 mod coherence;
 mod config;
 mod figures;
@@ -114,6 +115,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Time the core kernels.
+    Bench {
+        #[command(subcommand)]
+        target: BenchTarget,
+    },
     /// Regenerate every figure (PNG + CSV of its grid) into assets/figures/.
     Heatmap {
         /// Small grids (about a minute for the whole set), for smoke tests.
@@ -131,6 +137,31 @@ enum Command {
         /// Recompute cached grid cells.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        compute: Compute,
+    },
+}
+
+/// What `frontier bench` measures.
+#[derive(Subcommand)]
+enum BenchTarget {
+    /// The full coherence report of a CNN (per-sample gradients, G·Gᵀ, σ's, spectra).
+    Coherence {
+        /// Samples n.
+        #[arg(long, default_value_t = 1000)]
+        n: usize,
+        /// Forget samples n_f (the pair coherence costs O((n_r·n_f)²) per matvec).
+        #[arg(long, default_value_t = 10)]
+        n_forget: usize,
+        /// Patch dimension d.
+        #[arg(long, default_value_t = 2000)]
+        d: usize,
+        /// Filters per class m.
+        #[arg(long, default_value_t = 20)]
+        m: usize,
+        /// Patches P.
+        #[arg(long, default_value_t = 2)]
+        patches: usize,
         #[command(flatten)]
         compute: Compute,
     },
@@ -267,6 +298,27 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
             Ok(())
+        }
+        Command::Bench {
+            target:
+                BenchTarget::Coherence {
+                    n,
+                    n_forget,
+                    d,
+                    m,
+                    patches,
+                    compute,
+                },
+        } => {
+            let precision = compute.dtype.unwrap_or(Precision::F32);
+            let size = bench::CoherenceSize {
+                n,
+                n_forget,
+                d,
+                m,
+                patches,
+            };
+            bench::coherence(&size, &compute.device(precision)?, precision)
         }
         Command::Heatmap {
             quick,

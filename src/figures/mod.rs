@@ -1,6 +1,7 @@
 //! `frontier heatmap`: the registry of figures. Each figure writes its PNG(s) and the CSV of
 //! its grid(s) into the output folder and returns the paths it wrote.
 
+mod cnn;
 mod hessian;
 mod render;
 
@@ -38,7 +39,14 @@ pub struct Figure {
 }
 
 /// Every figure, in the order `frontier heatmap` produces them.
-pub const FIGURES: &[Figure] = &[hessian::FIGURE1, hessian::FIGURE2];
+pub const FIGURES: &[Figure] = &[
+    hessian::FIGURE1,
+    hessian::FIGURE2,
+    cnn::FIGURE3,
+    cnn::FIGURE4,
+    cnn::FIGURE5,
+    cnn::FIGURE6,
+];
 
 /// The figures named by `only` (all when empty); an unknown name is an error listing the known.
 pub fn select(only: &[String]) -> Result<Vec<&'static Figure>> {

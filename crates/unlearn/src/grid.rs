@@ -778,3 +778,152 @@ fn compute_cell(
         reps,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::tests::tiny;
+
+    /// 2 × 2 cells (B ∈ {1, 3}, α ∈ {0, 1}), 2 repetitions, 15 steps.
+    fn config(seed: u64) -> GridConfig {
+        GridConfig {
+            setup: tiny(0.05),
+            unlearn: UnlearnConfig {
+                steps: 15,
+                record_every: 5,
+                ..UnlearnConfig::default()
+            },
+            predict: PredictConfig {
+                sim_steps: 20,
+                sim_reps: 2,
+                power_max_iter: 20,
+                ..PredictConfig::default()
+            },
+            x: Axis {
+                param: Param::Batch,
+                values: vec![1.0, 3.0],
+            },
+            y: Axis {
+                param: Param::Alpha,
+                values: vec![0.0, 1.0],
+            },
+            reps: 2,
+            seed,
+        }
+    }
+
+    fn run(
+        cfg: &GridConfig,
+        runs: &std::path::Path,
+        max_cells: Option<usize>,
+        threads: usize,
+    ) -> Grid {
+        let opts = GridOptions {
+            max_cells,
+            threads,
+            progress: false,
+            ..GridOptions::new(runs)
+        };
+        run_grid(cfg, &Device::flex(), &opts).unwrap()
+    }
+
+    fn csv_of(grid: &Grid) -> String {
+        csv(&[("tiny", grid)]).unwrap()
+    }
+
+    #[test]
+    fn resume_gives_the_same_csv_and_computes_each_cell_once() {
+        let cfg = config(7);
+        let interrupted = tempfile::tempdir().unwrap();
+        let first = run(&cfg, interrupted.path(), Some(1), 1);
+        assert_eq!((first.computed, first.is_complete()), (1, false));
+        let second = run(&cfg, interrupted.path(), Some(2), 2);
+        assert_eq!((second.computed, second.is_complete()), (2, false));
+        let third = run(&cfg, interrupted.path(), None, 1);
+        assert_eq!((third.computed, third.is_complete()), (1, true));
+        assert_eq!(
+            run(&cfg, interrupted.path(), None, 1).computed,
+            0,
+            "all cached"
+        );
+        let fresh = tempfile::tempdir().unwrap();
+        let whole = run(&cfg, fresh.path(), None, 2);
+        assert_eq!(whole.computed, 4);
+        assert_eq!(csv_of(&third), csv_of(&whole), "resumed vs uninterrupted");
+        let forced = run_grid(
+            &cfg,
+            &Device::flex(),
+            &GridOptions {
+                force: true,
+                progress: false,
+                ..GridOptions::new(fresh.path())
+            },
+        )
+        .unwrap();
+        assert_eq!(forced.computed, 4);
+        assert_eq!(csv_of(&forced), csv_of(&whole));
+    }
+
+    #[test]
+    fn same_config_and_seed_give_byte_identical_csv() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let one = csv_of(&run(&config(3), a.path(), None, 1));
+        let two = csv_of(&run(&config(3), b.path(), None, 2));
+        assert_eq!(one, two);
+        let lines: Vec<&str> = one.lines().collect();
+        assert_eq!(lines.len(), 5, "header + 4 cells");
+        for column in [
+            "panel",
+            "escape_fraction",
+            "mia_auc_mean",
+            "predicted_mean_square_fraction",
+        ] {
+            assert!(
+                lines[0].split(',').any(|c| c == column),
+                "{column} in {}",
+                lines[0]
+            );
+        }
+        let c = tempfile::tempdir().unwrap();
+        assert_ne!(
+            one,
+            csv_of(&run(&config(4), c.path(), None, 2)),
+            "another seed"
+        );
+    }
+
+    #[test]
+    fn boundaries_and_values_cover_the_grid() {
+        let dir = tempfile::tempdir().unwrap();
+        let grid = run(&config(5), dir.path(), None, 2);
+        let values = grid.values(|s| s.stat("retain_accuracy").mean);
+        assert_eq!((values.len(), values[0].len()), (2, 2));
+        let boundaries = grid.boundaries(Criterion::Escape);
+        assert_eq!(boundaries.len(), 4);
+        for b in &boundaries {
+            assert_eq!(b.points.len(), 4);
+            assert!((0.0..=1.0).contains(&b.agreement), "{b:?}");
+        }
+        // α = 0: descent only, nothing escapes; the first moment agrees.
+        let s = grid.summaries();
+        assert_eq!((s[0].escape, s[0].predicted(Rule::FirstMoment)), (0.0, 0.0));
+    }
+
+    #[test]
+    fn bad_grids_name_their_field() {
+        let mut same = config(0);
+        same.y.param = Param::Batch;
+        let mut unsorted = config(0);
+        unsorted.x.values = vec![3.0, 1.0];
+        let mut too_big = config(0);
+        too_big.x.values = vec![1.0, 7.0];
+        for (cfg, field) in [
+            (same, "grid.y.param"),
+            (unsorted, "grid.x.values"),
+            (too_big, "unlearn.step.batch_forget"),
+        ] {
+            let err = cfg.validate().unwrap_err().to_string();
+            assert!(err.contains(field), "{err} should name {field}");
+        }
+    }
+}

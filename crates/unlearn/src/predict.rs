@@ -32,6 +32,10 @@ use crate::error::Result;
 /// Relative tolerance of the verdicts: ρ > 1 + tol, γ > tol, λ_min(H_α) < −tol·|λ|_max(H_α).
 pub const TOLERANCE: f64 = 1e-9;
 
+/// Power iterations for ρ(T) when the first moment already diverges (ρ(T) > 1 is then
+/// certain; the iterations only refine the reported value).
+const FIRST_MOMENT_ITER: usize = 20;
+
 /// Controls of the predicted verdicts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -65,7 +69,8 @@ impl Default for PredictConfig {
 /// The verdicts for one (setup, settings).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prediction {
-    /// ρ(T) on the curvature span (growth of E‖u‖² per step).
+    /// ρ(T) on the curvature span (growth of E‖u‖² per step): the larger of the power
+    /// iteration's Rayleigh quotient and ρ(I − ηH_α)², both lower bounds.
     #[serde(with = "crate::cache::lossless")]
     pub rho: f64,
     /// Whether its power iteration converged.
@@ -156,13 +161,30 @@ impl Linearised {
         cell: u64,
     ) -> Result<Prediction> {
         let problem = Problem::new(&self.curvature, settings)?;
+        let mut first = first_moment(&problem);
+        first.lambda_min = first.lambda_min.min(0.0);
+        first.lambda_max = first.lambda_max.max(0.0);
+        let scale = first.abs_max();
+        let first_diverges =
+            first.lambda_min < -TOLERANCE * scale || first.lambda_max > 2.0 / settings.eta;
+        // E‖u‖² ≥ ‖E u‖², so ρ(T) ≥ ρ(I − ηH_α)²: when the first moment already diverges the
+        // power iteration only refines the value, and a few iterations do.
         let power = rho(
             &problem,
             &PowerOptions {
                 tol: cfg.power_tol,
-                max_iter: cfg.power_max_iter,
+                max_iter: if first_diverges {
+                    cfg.power_max_iter.min(FIRST_MOMENT_ITER)
+                } else {
+                    cfg.power_max_iter
+                },
             },
         );
+        let eta = settings.eta;
+        let jbar = (1.0 - eta * first.lambda_min)
+            .abs()
+            .max((1.0 - eta * first.lambda_max).abs());
+        let rho_value = power.value.max(jbar * jbar);
         let sim = SimOptions {
             steps: cfg.sim_steps,
             reps: cfg.sim_reps,
@@ -171,24 +193,19 @@ impl Linearised {
             ..SimOptions::default()
         };
         let gamma = lyapunov(&problem, &sim, cell)?.gamma;
-        let mut first = first_moment(&problem);
-        first.lambda_min = first.lambda_min.min(0.0);
-        first.lambda_max = first.lambda_max.max(0.0);
-        let scale = first.abs_max();
         let coh = coherence(&problem)?;
         let bound = coherence_bound(&problem, &coh, &first);
         Ok(Prediction {
-            rho: power.value,
+            rho: rho_value,
             rho_converged: power.converged,
             gamma,
             lambda_min_h_alpha: first.lambda_min,
             lambda_max_h_alpha: first.lambda_max,
             sigma_u: coh.sigma_u,
             pair_critical: bound.critical,
-            mean_square: power.value > 1.0 + TOLERANCE,
+            mean_square: rho_value > 1.0 + TOLERANCE,
             lyapunov: gamma > TOLERANCE,
-            first_moment: first.lambda_min < -TOLERANCE * scale
-                || first.lambda_max > 2.0 / settings.eta,
+            first_moment: first_diverges,
             pair_bound: bound.diverges,
         })
     }

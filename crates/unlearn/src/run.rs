@@ -257,8 +257,8 @@ pub(crate) mod tests {
         assert!(s.pretrain.converged, "{:?}", s.pretrain);
         assert!(s.start.forget_loss < 0.05, "memorised: {:?}", s.start);
         let cfg = UnlearnConfig {
-            step: gradient_ascent(0.5, 3),
-            steps: 30,
+            step: gradient_ascent(5.0, 3),
+            steps: 40,
             record_every: 10,
             stop_at_escape: false,
             ..UnlearnConfig::default()

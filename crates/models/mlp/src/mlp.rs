@@ -1,7 +1,7 @@
 //! The two-layer MLP f(w, x) = Σ_k v_k act(W_k·x + b_k) on flattened inputs x ∈ R^{P·d},
 //! with a trainable second layer v, and its [`Model`] implementation.
 //!
-//! Flat parameter layout (p = h·(D + 2), D = P·d): W row-major [h, D], then b [h], then v [h].
+//! Flat parameter layout (p = h·(D + 2), D = P·d): W row-major [h, D], then b `[h]`, then v `[h]`.
 
 use burn::module::{Module, Param};
 use burn::tensor::Tensor;
@@ -9,21 +9,21 @@ use frontier_model::{Loss, Model};
 
 use crate::activation::Activation;
 
-/// The MLP as a Burn module: W [h, D], b [h], v [h] and the activation.
+/// The MLP as a Burn module: W [h, D], b `[h]`, v `[h]` and the activation.
 #[derive(Module, Debug)]
 pub struct Mlp {
     /// First-layer weights, [h, D].
     pub w: Param<Tensor<2>>,
-    /// First-layer bias, [h].
+    /// First-layer bias, `[h]`.
     pub b: Param<Tensor<1>>,
-    /// Second-layer weights, [h].
+    /// Second-layer weights, `[h]`.
     pub v: Param<Tensor<1>>,
     /// The activation (not a parameter).
     #[module(skip)]
     pub activation: Activation,
 }
 
-/// The parameters of one MLP as tensors: W [h, D], b [h], v [h].
+/// The parameters of one MLP as tensors: W [h, D], b `[h]`, v `[h]`.
 struct Weights {
     w: Tensor<2>,
     b: Tensor<1>,
@@ -41,7 +41,7 @@ struct Hidden {
 }
 
 impl Mlp {
-    /// An MLP with the given weights W [h, D], b [h], v [h].
+    /// An MLP with the given weights W [h, D], b `[h]`, v `[h]`.
     pub fn from_weights(w: Tensor<2>, b: Tensor<1>, v: Tensor<1>, activation: Activation) -> Self {
         Self {
             w: Param::from_tensor(w),
@@ -57,7 +57,7 @@ impl Mlp {
         (h, dim)
     }
 
-    /// Scores f for inputs x [n, P, d] (P·d = D) → [n].
+    /// Scores f for inputs x [n, P, d] (P·d = D) → `[n]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<1> {
         self.score(&self.weights(), x)
     }
