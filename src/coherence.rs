@@ -1,12 +1,13 @@
-//! `frontier coherence`: the coherence report of a trained CNN from the documented files.
+//! `frontier coherence`: the coherence report of a trained model from the documented files.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail, ensure};
 use burn::tensor::Device;
-use frontier_model::{Cnn, Loss, Precision, tensor_from};
-use frontier_probes::{CoherenceReport, coherence_report};
+use frontier_model::{Loss, Precision, tensor_from};
+use frontier_probes::CoherenceReport;
 
+use crate::models::Net;
 use crate::tensors::{HostTensor, TensorFile};
 
 /// Where the data and weights come from.
@@ -43,7 +44,7 @@ fn check_values(t: &HostTensor, allowed: &[f64], words: &str) -> Result<()> {
     Ok(())
 }
 
-/// Loads the files, checks names, shapes and values, and probes the CNN at its weights.
+/// Loads the files, checks names, shapes and values, and probes the model at its weights.
 pub fn run(
     inputs: &Inputs,
     loss: Loss,
@@ -81,30 +82,14 @@ pub fn run(
         n_forget < n,
         "tensor `forget` marks every sample: the retain set is empty"
     );
-    let w_pos = weights.get("w_pos", 2)?;
-    let w_neg = weights.get("w_neg", 2)?;
-    let m = w_pos.shape[0];
-    for w in [&w_pos, &w_neg] {
-        ensure!(
-            w.shape == [m, d],
-            "tensor `{}` has shape {:?}, expected [{m}, {d}] (d from `x`, m from `w_pos`)",
-            w.name,
-            w.shape
-        );
-    }
-    let cnn = Cnn::from_filters(
-        tensor_from(&w_pos.values, [m, d], device, precision),
-        tensor_from(&w_neg.values, [m, d], device, precision),
-    );
-    let report = coherence_report(
-        &cnn,
+    let net = Net::load(&weights, [p, d], device, precision)?;
+    net.coherence(
         loss,
         tensor_from(&x.values, [n, p, d], device, precision),
         tensor_from(&y.values, [n], device, precision),
         &forget,
         alpha,
-    )?;
-    Ok(report)
+    )
 }
 
 /// The report as an aligned, readable table.

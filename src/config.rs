@@ -4,8 +4,10 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use frontier_model::{CnnConfig, DataConfig, Precision, TrainConfig};
+use frontier_model::{DataConfig, Precision, TrainConfig};
 use serde::{Deserialize, Serialize};
+
+use crate::models::ModelConfig;
 
 /// One experiment: the data, the model and its pre-training. Every field has a default, so an
 /// empty file is a valid config (see `assets/configs/default.toml` for all keys).
@@ -16,8 +18,9 @@ pub struct ExperimentConfig {
     pub dtype: Precision,
     /// The signal-plus-noise data.
     pub data: DataConfig,
-    /// The two-layer ReLU CNN.
-    pub model: CnnConfig,
+    /// The model: `kind = "cnn"` (default) or `"mlp"`, then that model's keys.
+    #[serde(deserialize_with = "crate::models::deserialize_model")]
+    pub model: ModelConfig,
     /// Full-batch pre-training.
     pub train: TrainConfig,
 }

@@ -5,6 +5,7 @@ mod bench;
 mod coherence;
 mod config;
 mod figures;
+mod models;
 mod output;
 mod stability;
 mod tensors;
@@ -54,6 +55,9 @@ enum Command {
         /// Output directory (created if missing).
         #[arg(long)]
         out: PathBuf,
+        /// The model (sets the config's `model.kind`; the default is the config's, else cnn).
+        #[arg(long, value_enum)]
+        model: Option<models::ModelKind>,
         #[command(flatten)]
         compute: Compute,
     },
@@ -209,10 +213,14 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train {
             config,
-            overrides,
+            mut overrides,
             out,
+            model,
             compute,
         } => {
+            if let Some(kind) = model {
+                overrides.insert(0, kind.override_item());
+            }
             let mut cfg = ExperimentConfig::load(config.as_deref(), &overrides)?;
             cfg.dtype = compute.dtype.unwrap_or(cfg.dtype);
             let device = compute.device(cfg.dtype)?;

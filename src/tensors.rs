@@ -1,6 +1,7 @@
 //! The public file format: named f32 or f64 tensors in safetensors files, loadable from NumPy
 //! (`safetensors.numpy.load_file`) and PyTorch (`safetensors.torch.load_file`).
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -32,6 +33,16 @@ impl HostTensor {
 
 /// Writes `tensors` to `path` in one dtype, through a temporary file and a rename.
 pub fn write(path: &Path, tensors: &[HostTensor], precision: Precision) -> Result<()> {
+    write_with_metadata(path, tensors, precision, HashMap::new())
+}
+
+/// As [`write`], with string metadata in the file's `__metadata__` header.
+pub fn write_with_metadata(
+    path: &Path,
+    tensors: &[HostTensor],
+    precision: Precision,
+    metadata: HashMap<String, String>,
+) -> Result<()> {
     let bytes: Vec<Vec<u8>> = tensors
         .iter()
         .map(|t| match precision {
@@ -52,7 +63,8 @@ pub fn write(path: &Path, tensors: &[HostTensor], precision: Precision) -> Resul
         .zip(&bytes)
         .map(|(t, b)| Ok((t.name.clone(), TensorView::new(dtype, t.shape.clone(), b)?)))
         .collect::<Result<Vec<_>>>()?;
-    let buffer = safetensors::serialize(views, None)?;
+    let metadata = (!metadata.is_empty()).then_some(metadata);
+    let buffer = safetensors::serialize(views, metadata)?;
     crate::output::write_atomic(path, &buffer)
 }
 
@@ -60,6 +72,7 @@ pub fn write(path: &Path, tensors: &[HostTensor], precision: Precision) -> Resul
 pub struct TensorFile {
     path: String,
     bytes: Vec<u8>,
+    metadata: HashMap<String, String>,
 }
 
 impl TensorFile {
@@ -67,11 +80,15 @@ impl TensorFile {
     pub fn open(path: &Path) -> Result<Self> {
         let bytes =
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let (_, header) = SafeTensors::read_metadata(&bytes)
+            .with_context(|| format!("{} is not a safetensors file", path.display()))?;
+        let metadata = header.metadata().clone().unwrap_or_default();
         SafeTensors::deserialize(&bytes)
             .with_context(|| format!("{} is not a safetensors file", path.display()))?;
         Ok(Self {
             path: path.display().to_string(),
             bytes,
+            metadata,
         })
     }
 
@@ -122,6 +139,11 @@ impl TensorFile {
             shape,
             values,
         })
+    }
+
+    /// The value of `key` in the file's `__metadata__` header, if any.
+    pub fn metadata(&self, key: &str) -> Option<&str> {
+        self.metadata.get(key).map(String::as_str)
     }
 
     fn parsed(&self) -> SafeTensors<'_> {

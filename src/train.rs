@@ -6,35 +6,36 @@ use std::time::Instant;
 
 use anyhow::Result;
 use burn::tensor::Device;
-use frontier_model::{Cnn, Dataset, DeviceData, Model, TrainReport, pretrain, to_f64};
+use frontier_model::{Dataset, DeviceData, TrainReport};
 use serde::Serialize;
 
 use crate::config::ExperimentConfig;
+use crate::models::Net;
 use crate::output::{create_dir, write_atomic};
 use crate::tensors::{self, HostTensor};
 
-/// A pre-trained CNN with the data it saw.
+/// A pre-trained model with the data it saw.
 pub struct Trained {
     /// The data set, on the host.
     pub data: Dataset,
-    /// The CNN at w*.
-    pub cnn: Cnn,
+    /// The model at w*.
+    pub net: Net,
     /// The pre-training report.
     pub report: TrainReport,
     /// Wall time of pre-training, seconds.
     pub seconds: f64,
 }
 
-/// Generates the data and pre-trains the CNN of `cfg` on `device`.
+/// Generates the data and pre-trains the model of `cfg` on `device`.
 pub fn train(cfg: &ExperimentConfig, device: &Device) -> Result<Trained> {
     let data = Dataset::generate(&cfg.data)?;
     let on_device = DeviceData::new(&data, device, cfg.dtype);
-    let mut cnn = cfg.model.init(cfg.data.d, device, cfg.dtype)?;
+    let mut net = cfg.model.init(&cfg.data, device, cfg.dtype)?;
     let start = Instant::now();
-    let report = pretrain(&mut cnn, &on_device, &cfg.train)?;
+    let report = net.pretrain(&on_device, &cfg.train)?;
     Ok(Trained {
         data,
-        cnn,
+        net,
         report,
         seconds: start.elapsed().as_secs_f64(),
     })
@@ -48,7 +49,6 @@ struct Summary<'a> {
     n_test: usize,
     d: usize,
     patches: usize,
-    m: usize,
     params: usize,
     snr: f64,
     loss: &'static str,
@@ -76,14 +76,12 @@ pub fn write_run(out: &Path, cfg: &ExperimentConfig, t: &Trained) -> Result<()> 
         ],
         cfg.dtype,
     )?;
-    let (m, _) = t.cnn.dims();
-    tensors::write(
+    let (weights, metadata) = t.net.weights();
+    tensors::write_with_metadata(
         &out.join("weights.safetensors"),
-        &[
-            HostTensor::new("w_pos", vec![m, d], to_f64(t.cnn.w_pos.val())),
-            HostTensor::new("w_neg", vec![m, d], to_f64(t.cnn.w_neg.val())),
-        ],
+        &weights,
         cfg.dtype,
+        metadata,
     )?;
     let summary = Summary {
         n,
@@ -91,8 +89,7 @@ pub fn write_run(out: &Path, cfg: &ExperimentConfig, t: &Trained) -> Result<()> 
         n_test: data.n_test(),
         d,
         patches: p,
-        m,
-        params: t.cnn.param_count(),
+        params: t.net.param_count(),
         snr: cfg.data.snr,
         loss: cfg.train.loss.name(),
         eta: cfg.train.eta,

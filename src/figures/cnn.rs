@@ -113,7 +113,7 @@ impl Scale {
                 alphas: vec![0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0],
                 snrs: vec![0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0],
                 fixed_batch: 5.0,
-                coherence_snrs: vec![0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0],
+                coherence_snrs: vec![0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0],
                 coherence_seeds: 8,
             }
         }
@@ -287,12 +287,12 @@ fn write(
     Ok(vec![png, path])
 }
 
-/// Figure 4's grids: (loss, SNR) for both losses × {low, high} SNR.
+/// Figure 4's grids: (loss, SNR) for {low, high} SNR × both losses (the losses side by side).
 fn figure4_grids(ctx: &Context) -> Result<Vec<(Loss, f64, Grid)>> {
     let scale = Scale::of(ctx);
     let mut out = Vec::new();
-    for loss in [Loss::Logistic, Loss::Squared] {
-        for snr in [LOW_SNR, HIGH_SNR] {
+    for snr in [LOW_SNR, HIGH_SNR] {
+        for loss in [Loss::Logistic, Loss::Squared] {
             let x = Axis {
                 param: Param::Batch,
                 values: scale.batches.clone(),

@@ -31,7 +31,7 @@ pub fn ok(args: &[&str]) -> Output {
     out
 }
 
-/// A tiny training config: fast, still separable.
+/// A tiny data and training config: fast, still separable.
 pub const TINY: &[&str] = &[
     "--set",
     "data.n=24",
@@ -42,15 +42,19 @@ pub const TINY: &[&str] = &[
     "--set",
     "data.n_forget=4",
     "--set",
-    "model.m=3",
-    "--set",
     "train.max_steps=200",
 ];
 
-/// `frontier train` of the tiny config into `out`, with extra arguments.
+/// `frontier train` of the tiny config with a CNN of m = 3 into `out`, with extra arguments.
 pub fn train_tiny(out: &Path, extra: &[&str]) -> Output {
+    train_tiny_model(out, &["--set", "model.m=3"], extra)
+}
+
+/// `frontier train` of the tiny config with the model arguments `model` into `out`.
+pub fn train_tiny_model(out: &Path, model: &[&str], extra: &[&str]) -> Output {
     let mut args = vec!["train", "--out", out.to_str().unwrap()];
     args.extend_from_slice(TINY);
+    args.extend_from_slice(model);
     args.extend_from_slice(extra);
     ok(&args)
 }

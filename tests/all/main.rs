@@ -2,5 +2,7 @@
 
 mod cli;
 mod coherence;
+mod mlp;
 mod stability;
 mod train;
+mod unlearn;

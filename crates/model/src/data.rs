@@ -317,8 +317,8 @@ mod tests {
         );
         for i in 0..cfg.n {
             let sample = &data.x[i * p * d..(i + 1) * p * d];
-            for k in 0..d {
-                assert_eq!(sample[k], data.y[i] * data.mu[k]);
+            for (s, m) in sample[..d].iter().zip(&data.mu) {
+                assert_eq!(*s, data.y[i] * m);
             }
             for patch in 1..p {
                 let xi = &sample[patch * d..(patch + 1) * d];

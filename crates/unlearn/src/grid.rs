@@ -291,12 +291,14 @@ pub struct Stat {
 }
 
 impl Stat {
-    /// Of `values` (NaN mean for none).
+    /// Of `values` (NaN for none).
     pub fn of(values: impl IntoIterator<Item = f64>) -> Stat {
         let v: Vec<f64> = values.into_iter().collect();
         let n = v.len() as f64;
         let mean = v.iter().sum::<f64>() / n;
-        let sd = if v.len() > 1 {
+        let sd = if v.is_empty() {
+            f64::NAN
+        } else if v.len() > 1 {
             (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
         } else {
             0.0

@@ -74,14 +74,12 @@ mod tests {
         assert_eq!(r.n(), 6);
         assert!(r.forget.iter().all(|f| !f));
         let stride = 2 * 4;
-        let mut k = 0;
-        for i in (0..9).filter(|&i| !data.forget[i]) {
+        for (k, i) in (0..9).filter(|&i| !data.forget[i]).enumerate() {
             assert_eq!(r.y[k], data.y[i]);
             assert_eq!(
                 &r.x[k * stride..(k + 1) * stride],
                 &data.x[i * stride..(i + 1) * stride]
             );
-            k += 1;
         }
         assert_eq!(r.x_test, data.x_test);
     }

@@ -1,7 +1,7 @@
 //! The start of every unlearning run: the data on the device, the pre-trained model at w*,
 //! the retrain reference, and both measured.
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use frontier_model::{
     Cnn, CnnConfig, DataConfig, Dataset, DeviceData, Loss, Model, Precision, TrainConfig,
     TrainReport, pretrain,
@@ -102,10 +102,5 @@ impl<M: Model> Setup<M> {
             start,
             retrained,
         })
-    }
-
-    /// w*, [p].
-    pub fn w_star(&self) -> Tensor<1> {
-        self.anchors.start.clone()
     }
 }

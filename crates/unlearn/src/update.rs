@@ -61,11 +61,6 @@ impl Stepper {
         })
     }
 
-    /// The settings.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
     /// Draws the next pair of batches: training rows (retain batch first) and their weights
     /// ω = (1−α)/B_r and −α/B_f. A term with zero weight (α = 0 or α = 1) draws nothing.
     pub fn draw<R: Rng>(&mut self, rng: &mut R) -> (&[i64], &[f64]) {
