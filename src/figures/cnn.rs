@@ -12,7 +12,7 @@ use frontier_model::{Dataset, DeviceData, Loss, TrainConfig, pretrain};
 use frontier_plot::{Axis as PlotAxis, Curve, Heatmap as Plot, LinePlot, Series};
 use frontier_probes::coherence_report;
 use frontier_stability::parallel::par_map;
-use frontier_unlearn::grid::csv;
+use frontier_unlearn::grid::{Stat, csv};
 use frontier_unlearn::{
     Axis, CellSummary, Criterion, Grid, GridConfig, GridOptions, Param, PredictConfig, RunDir,
     SetupConfig, UnlearnConfig, run_grid,
@@ -463,11 +463,8 @@ fn run_figure3(ctx: &Context) -> Result<Vec<PathBuf>> {
             let (mean, sd): (Vec<f64>, Vec<f64>) = snrs
                 .iter()
                 .map(|&snr| {
-                    let v: Vec<f64> = rows.iter().filter(|r| r.snr == snr).map(get).collect();
-                    let m = v.iter().sum::<f64>() / v.len() as f64;
-                    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>()
-                        / (v.len().max(2) - 1) as f64;
-                    (m, var.sqrt())
+                    let stat = Stat::of(rows.iter().filter(|r| r.snr == snr).map(get));
+                    (stat.mean, stat.sd)
                 })
                 .unzip();
             Series::new(name, snrs.clone(), mean, sd)

@@ -3,6 +3,7 @@
 
 mod cnn;
 mod hessian;
+mod models;
 mod render;
 
 use std::path::{Path, PathBuf};
@@ -46,6 +47,7 @@ pub const FIGURES: &[Figure] = &[
     cnn::FIGURE4,
     cnn::FIGURE5,
     cnn::FIGURE6,
+    models::FIGURE7,
 ];
 
 /// The figures named by `only` (all when empty); an unknown name is an error listing the known.

@@ -2,6 +2,7 @@
 
 mod cli;
 mod coherence;
+mod heatmap;
 mod mlp;
 mod stability;
 mod train;
