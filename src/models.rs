@@ -84,6 +84,23 @@ impl ModelConfig {
     }
 }
 
+/// Every registered model with the settings the model-comparison figure uses:
+/// (name, config, pre-training η). The MLP is narrower than its default and trains at a smaller
+/// η (it is unstable at the CNN's η = 1).
+pub fn registered() -> Vec<(&'static str, ModelConfig, f64)> {
+    vec![
+        ("cnn", ModelConfig::Cnn(CnnConfig::default()), 1.0),
+        (
+            "mlp",
+            ModelConfig::Mlp(MlpConfig {
+                hidden: 10,
+                ..MlpConfig::default()
+            }),
+            0.5,
+        ),
+    ]
+}
+
 /// A model instance of any registered kind.
 #[derive(Debug, Clone)]
 pub enum Net {

@@ -1,24 +1,23 @@
-//! Figure 7: coherence versus SNR for the MLP (generic curvature path) beside the CNN
-//! (rank-one shortcut), the same data and forget sets. Runs in f64 on the CPU backend: the
-//! MLP's finite-difference probes need it.
+//! Figure 7: coherence versus SNR for every registered model (the MLP through the generic
+//! curvature path beside the CNN's rank-one shortcut), on the same data and forget sets.
+//! Runs in f64: the MLP's finite-difference probes need it (so not on wgpu).
 
 use std::path::PathBuf;
 
 use anyhow::Result;
-use frontier_mlp::MlpConfig;
-use frontier_model::{CnnConfig, DataConfig, Dataset, DeviceData, Loss, Precision, TrainConfig};
+use frontier_model::{DataConfig, Dataset, DeviceData, Loss, Precision, TrainConfig};
 use frontier_plot::{Axis, LinePlot, Series};
 use frontier_unlearn::grid::Stat;
 use serde::Serialize;
 
 use super::render::write_csv;
 use super::{Context, Figure};
-use crate::models::ModelConfig;
+use crate::models::registered;
 
 /// Figure 7.
 pub const FIGURE7: Figure = Figure {
     name: "figure7",
-    about: "MLP vs CNN: σ_R and σ_RF at w* versus SNR (generic vs rank-one curvature path)",
+    about: "every model (MLP vs CNN): σ_R and σ_RF at w* versus SNR",
     run: run_figure7,
 };
 
@@ -33,21 +32,6 @@ struct Row {
     sigma_f: f64,
     sigma_rf: f64,
     test_accuracy: f64,
-}
-
-/// The two models with their pre-training η (the MLP is unstable at the CNN's η = 1).
-fn models() -> [(&'static str, ModelConfig, f64); 2] {
-    [
-        ("cnn", ModelConfig::Cnn(CnnConfig::default()), 1.0),
-        (
-            "mlp",
-            ModelConfig::Mlp(MlpConfig {
-                hidden: 10,
-                ..MlpConfig::default()
-            }),
-            0.5,
-        ),
-    ]
 }
 
 fn run_figure7(ctx: &Context) -> Result<Vec<PathBuf>> {
@@ -67,7 +51,7 @@ fn run_figure7(ctx: &Context) -> Result<Vec<PathBuf>> {
             };
             let data = Dataset::generate(&data_cfg)?;
             let on_device = DeviceData::new(&data, &ctx.device, precision);
-            for (name, model, eta) in models() {
+            for (name, model, eta) in registered() {
                 let mut net = model.init(&data_cfg, &ctx.device, precision)?;
                 let train = TrainConfig {
                     eta,
@@ -123,12 +107,15 @@ fn run_figure7(ctx: &Context) -> Result<Vec<PathBuf>> {
         },
         y_label: "coherence (dimensionless)".into(),
         log_y: true,
-        series: vec![
-            series("cnn", "σ_R", |r| r.sigma_r),
-            series("cnn", "σ_RF", |r| r.sigma_rf),
-            series("mlp", "σ_R", |r| r.sigma_r),
-            series("mlp", "σ_RF", |r| r.sigma_rf),
-        ],
+        series: registered()
+            .into_iter()
+            .flat_map(|(name, _, _)| {
+                [
+                    series(name, "σ_R", |r: &Row| r.sigma_r),
+                    series(name, "σ_RF", |r: &Row| r.sigma_rf),
+                ]
+            })
+            .collect(),
     };
     let png = ctx.out.join("figure7_mlp_vs_cnn_coherence.png");
     frontier_plot::render_lines(&plot, &png)?;

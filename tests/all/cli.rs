@@ -118,3 +118,18 @@ pub fn fails_with(args: &[&str], needles: &[&str]) {
         );
     }
 }
+
+/// Asserts that `path` is a PNG with a drawn plot: it decodes, and has more than 20 distinct
+/// colours (a blank or single-colour image has a handful).
+pub fn assert_png_drawn(path: &Path) {
+    let img = image::open(path)
+        .unwrap_or_else(|e| panic!("{} does not decode as an image: {e}", path.display()))
+        .to_rgb8();
+    let colours: std::collections::HashSet<[u8; 3]> = img.pixels().map(|p| p.0).collect();
+    assert!(
+        colours.len() > 20,
+        "{}: only {} distinct colours",
+        path.display(),
+        colours.len()
+    );
+}

@@ -23,12 +23,7 @@ fn quick_hessian_and_model_figures_write_pngs_and_csvs() {
         ),
         ("figure7_mlp_vs_cnn_coherence", "model,snr,seed,sigma"),
     ] {
-        let png = std::fs::read(dir.path().join(format!("{stem}.png"))).unwrap();
-        assert!(
-            png.starts_with(b"\x89PNG") && png.len() > 20_000,
-            "{stem}.png: {} bytes",
-            png.len()
-        );
+        crate::cli::assert_png_drawn(&dir.path().join(format!("{stem}.png")));
         let csv = std::fs::read_to_string(dir.path().join(format!("{stem}.csv"))).unwrap();
         assert!(
             csv.starts_with(header_starts),

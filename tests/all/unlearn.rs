@@ -38,14 +38,7 @@ fn quick_cnn_figures_write_pngs_and_csvs_and_rerun_from_the_cache() {
     let log = heatmap(dir.path());
     let mut first = Vec::new();
     for (stem, rows) in FILES {
-        let png = std::fs::read(dir.path().join(format!("{stem}.png"))).unwrap();
-        assert!(png.starts_with(b"\x89PNG"), "{stem}.png is a PNG");
-        // A blank 900×700 panel compresses to a few kB; a drawn one is far larger.
-        assert!(
-            png.len() > 30_000,
-            "{stem}.png has {} bytes: blank?",
-            png.len()
-        );
+        crate::cli::assert_png_drawn(&dir.path().join(format!("{stem}.png")));
         let csv = std::fs::read_to_string(dir.path().join(format!("{stem}.csv"))).unwrap();
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), rows + 1, "{stem}.csv: header + {rows} rows");
