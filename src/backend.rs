@@ -29,6 +29,16 @@ impl Backend {
         }
     }
 
+    /// An f64-capable CPU device (flex, else ndarray), for work that needs f64 whatever
+    /// `--backend` says (finite-difference curvature).
+    pub fn cpu_device() -> Result<Device> {
+        if cfg!(feature = "flex") {
+            Backend::Flex.device(Precision::F64)
+        } else {
+            Backend::Ndarray.device(Precision::F64)
+        }
+    }
+
     /// The cargo feature that compiles this backend in.
     fn feature(self) -> &'static str {
         match self {

@@ -1,6 +1,7 @@
 //! Figure 7: coherence versus SNR for every registered model (the MLP through the generic
 //! curvature path beside the CNN's rank-one shortcut), on the same data and forget sets.
-//! Runs in f64: the MLP's finite-difference probes need it (so not on wgpu).
+//! Runs in f64 on a CPU backend whatever `--backend` says: the MLP's finite-difference
+//! probes need f64, which wgpu cannot do reliably.
 
 use std::path::PathBuf;
 
@@ -12,6 +13,7 @@ use serde::Serialize;
 
 use super::render::write_csv;
 use super::{Context, Figure};
+use crate::backend::Backend;
 use crate::models::registered;
 
 /// Figure 7.
@@ -41,6 +43,7 @@ fn run_figure7(ctx: &Context) -> Result<Vec<PathBuf>> {
         (vec![0.02, 0.05, 0.1, 0.2, 0.5, 1.0], 3)
     };
     let precision = Precision::F64;
+    let device = Backend::cpu_device()?;
     let mut rows = vec![];
     for &snr in &snrs {
         for seed in 0..seeds {
@@ -50,9 +53,9 @@ fn run_figure7(ctx: &Context) -> Result<Vec<PathBuf>> {
                 ..DataConfig::default()
             };
             let data = Dataset::generate(&data_cfg)?;
-            let on_device = DeviceData::new(&data, &ctx.device, precision);
+            let on_device = DeviceData::new(&data, &device, precision);
             for (name, model, eta) in registered() {
-                let mut net = model.init(&data_cfg, &ctx.device, precision)?;
+                let mut net = model.init(&data_cfg, &device, precision)?;
                 let train = TrainConfig {
                     eta,
                     ..TrainConfig::default()
