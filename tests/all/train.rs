@@ -2,7 +2,7 @@
 
 use safetensors::{Dtype, SafeTensors};
 
-use crate::cli::{frontier, text, train_tiny};
+use crate::cli::{fails_with, train_tiny};
 
 #[test]
 fn writes_the_four_files_with_documented_names_dtypes_and_shapes() {
@@ -84,15 +84,7 @@ fn refuses(args: &[&str], needles: &[&str]) {
     let out = dir.path().join("out");
     let mut all = vec!["train", "--out", out.to_str().unwrap()];
     all.extend_from_slice(args);
-    let result = frontier(&all);
-    let message = text(&result);
-    assert_eq!(result.status.code(), Some(2), "{args:?}: {message}");
-    for needle in needles {
-        assert!(
-            message.contains(needle),
-            "{args:?}: `{needle}` not in: {message}"
-        );
-    }
+    fails_with(&all, needles);
     assert!(!out.exists(), "{args:?} wrote to --out");
 }
 
