@@ -39,8 +39,8 @@ impl Backend {
         }
     }
 
-    /// The cargo feature that compiles this backend in.
-    fn feature(self) -> &'static str {
+    /// The backend's name, which is also the cargo feature that compiles it in.
+    pub fn name(self) -> &'static str {
         match self {
             Backend::Flex => "flex",
             Backend::Ndarray => "ndarray",
@@ -68,7 +68,7 @@ impl Backend {
             #[allow(unreachable_patterns)]
             other => bail!(
                 "backend `{0}` is not compiled into this binary: rebuild with `--features {0}`",
-                other.feature()
+                other.name()
             ),
         }
     }

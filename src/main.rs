@@ -119,10 +119,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Time the core kernels.
+    /// Time the core kernels (matmul, per-sample gradients, Gram, one unlearning step over a
+    /// whole grid batched and run by run, one simulator step) for a range of sizes; print a
+    /// table and write `<out>/<backend>.csv`.
+    #[command(args_conflicts_with_subcommands = true)]
     Bench {
         #[command(subcommand)]
-        target: BenchTarget,
+        target: Option<BenchTarget>,
+        /// Small sizes only (a few seconds), for smoke tests.
+        #[arg(long)]
+        quick: bool,
+        /// Timed repetitions per kernel (after one warm-up).
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+        /// Also time every figure once, each with an empty cache (minutes at full scale).
+        #[arg(long)]
+        figures: bool,
+        /// Folder of the CSV (`flex.csv`, `ndarray.csv`, `gpu.csv` for wgpu).
+        #[arg(long, default_value = "assets/bench")]
+        out: PathBuf,
+        #[command(flatten)]
+        compute: Compute,
     },
     /// Regenerate every figure (PNG + CSV of its grid) into assets/figures/.
     Heatmap {
@@ -308,15 +325,42 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Bench {
+            target: None,
+            quick,
+            reps,
+            figures,
+            out,
+            compute,
+        } => {
+            if reps == 0 {
+                anyhow::bail!("--reps must be at least 1");
+            }
+            let backend = compute.backend.unwrap_or_else(Backend::default_compiled);
+            let precision = compute.dtype.unwrap_or(Precision::F32);
+            let target = bench::Target {
+                backend,
+                device: backend.device(precision)?,
+                precision,
+            };
+            let opts = bench::SuiteOptions {
+                quick,
+                reps,
+                figures,
+                out,
+            };
+            bench::suite(&opts, &target).map(|_| ())
+        }
+        Command::Bench {
             target:
-                BenchTarget::Coherence {
+                Some(BenchTarget::Coherence {
                     n,
                     n_forget,
                     d,
                     m,
                     patches,
                     compute,
-                },
+                }),
+            ..
         } => {
             let precision = compute.dtype.unwrap_or(Precision::F32);
             let size = bench::CoherenceSize {

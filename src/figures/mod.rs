@@ -13,6 +13,8 @@ use anyhow::{Result, bail};
 use burn::tensor::Device;
 use frontier_model::Precision;
 
+pub use render::write_csv;
+
 /// What every figure gets.
 pub struct Context {
     /// Output folder (`assets/figures` by default).

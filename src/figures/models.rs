@@ -6,8 +6,10 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
+use burn::tensor::Device;
 use frontier_model::{DataConfig, Dataset, DeviceData, Loss, Precision, TrainConfig};
 use frontier_plot::{Axis, LinePlot, Series};
+use frontier_stability::parallel::par_map;
 use frontier_unlearn::grid::Stat;
 use serde::Serialize;
 
@@ -36,6 +38,45 @@ struct Row {
     test_accuracy: f64,
 }
 
+/// Every registered model pre-trained on the data of (SNR, seed), and its coherence at w*.
+fn rows_of((snr, seed): (f64, u64), device: &Device, precision: Precision) -> Result<Vec<Row>> {
+    let data_cfg = DataConfig {
+        snr,
+        seed,
+        ..DataConfig::default()
+    };
+    let data = Dataset::generate(&data_cfg)?;
+    let on_device = DeviceData::new(&data, device, precision);
+    registered()
+        .into_iter()
+        .map(|(name, model, eta)| {
+            let mut net = model.init(&data_cfg, device, precision)?;
+            let train = TrainConfig {
+                eta,
+                ..TrainConfig::default()
+            };
+            let report = net.pretrain(&on_device, &train)?;
+            let c = net.coherence(
+                Loss::Logistic,
+                on_device.x.clone(),
+                on_device.y.clone(),
+                &data.forget,
+                0.5,
+            )?;
+            Ok(Row {
+                model: name,
+                snr,
+                seed,
+                sigma: c.sigma,
+                sigma_r: c.sigma_r,
+                sigma_f: c.sigma_f,
+                sigma_rf: c.sigma_rf,
+                test_accuracy: report.test_accuracy,
+            })
+        })
+        .collect()
+}
+
 fn run_figure7(ctx: &Context) -> Result<Vec<PathBuf>> {
     let (snrs, seeds): (Vec<f64>, u64) = if ctx.quick {
         (vec![0.05, 1.0], 1)
@@ -44,43 +85,18 @@ fn run_figure7(ctx: &Context) -> Result<Vec<PathBuf>> {
     };
     let precision = Precision::F64;
     let device = Backend::cpu_device()?;
-    let mut rows = vec![];
-    for &snr in &snrs {
-        for seed in 0..seeds {
-            let data_cfg = DataConfig {
-                snr,
-                seed,
-                ..DataConfig::default()
-            };
-            let data = Dataset::generate(&data_cfg)?;
-            let on_device = DeviceData::new(&data, &device, precision);
-            for (name, model, eta) in registered() {
-                let mut net = model.init(&data_cfg, &device, precision)?;
-                let train = TrainConfig {
-                    eta,
-                    ..TrainConfig::default()
-                };
-                let report = net.pretrain(&on_device, &train)?;
-                let c = net.coherence(
-                    Loss::Logistic,
-                    on_device.x.clone(),
-                    on_device.y.clone(),
-                    &data.forget,
-                    0.5,
-                )?;
-                rows.push(Row {
-                    model: name,
-                    snr,
-                    seed,
-                    sigma: c.sigma,
-                    sigma_r: c.sigma_r,
-                    sigma_f: c.sigma_f,
-                    sigma_rf: c.sigma_rf,
-                    test_accuracy: report.test_accuracy,
-                });
-            }
-        }
-    }
+    // One job per (SNR, seed), in parallel; par_map keeps the job order, so the rows (and the
+    // CSV) do not depend on the thread count.
+    let jobs: Vec<(f64, u64)> = snrs
+        .iter()
+        .flat_map(|&snr| (0..seeds).map(move |seed| (snr, seed)))
+        .collect();
+    let rows: Vec<Row> = par_map(jobs.len(), 0, |k| rows_of(jobs[k], &device, precision))
+        .into_iter()
+        .collect::<Result<Vec<Vec<Row>>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
     let series = |model: &str, what: &str, pick: fn(&Row) -> f64| {
         let (mean, sd): (Vec<f64>, Vec<f64>) = snrs
             .iter()

@@ -1,11 +1,11 @@
-//! `frontier bench`: wall-clock measurements of the core kernels at a chosen size.
-
-use std::time::Instant;
+//! `frontier bench coherence`: the coherence report of a CNN and its two heavy kernels.
 
 use anyhow::Result;
 use burn::tensor::Device;
 use frontier_model::{CnnConfig, DataConfig, Dataset, DeviceData, Loss, Model, Precision, to_f64};
 use frontier_probes::coherence_report;
+
+use super::timed;
 
 /// Sizes of the coherence benchmark.
 pub struct CoherenceSize {
@@ -19,13 +19,6 @@ pub struct CoherenceSize {
     pub m: usize,
     /// Patches P.
     pub patches: usize,
-}
-
-/// Seconds taken by `f`, and its result.
-fn timed<T>(f: impl FnOnce() -> T) -> (f64, T) {
-    let start = Instant::now();
-    let out = f();
-    (start.elapsed().as_secs_f64(), out)
 }
 
 /// Times the full coherence report of a CNN at initialisation (the cost does not depend on

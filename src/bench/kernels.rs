@@ -1,0 +1,286 @@
+//! The kernels `frontier bench` times, with their counted FLOPs, and the per-figure timings.
+//!
+//! FLOP counts (one multiply-add = 2 flops):
+//! - square matmul [N, N]·[N, N]: 2N³;
+//! - CNN per-sample gradients (n samples, P patches, d, m filters per bank): the
+//!   pre-activations [nP, d]·[d, m] per bank and the gradient products [m, P]·[P, d] per sample
+//!   and bank: 8·n·P·d·m;
+//! - Gram G·Gᵀ of G [n, p]: 2n²p;
+//! - one CNN unlearning step over R runs with k rows each (padding included): forward
+//!   pre-activations and the gradient matmul, both banks: 8·R·k·P·d·m;
+//! - one simulator step of the linearised dynamics in span coordinates of rank r with
+//!   B_r + B_f sampled rank-one Hessians: a dot and an update per sample, 4·r·(B_r + B_f).
+
+use anyhow::Result;
+use burn::tensor::{Distribution, Int, Tensor, TensorData};
+use frontier_model::{CnnConfig, DataConfig, Dataset, DeviceData, Loss, Model, to_f64};
+use frontier_stability::simulate::{InitialState, SimOptions, simulate};
+use frontier_stability::{Curvature, Family, Problem, Settings};
+use nalgebra::DMatrix;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::{SuiteOptions, Target, Timing, repeat, timed};
+use crate::figures::{Context, FIGURES};
+
+/// One timed kernel at one size.
+pub struct Measured {
+    /// Kernel name.
+    pub name: &'static str,
+    /// Sizes in words.
+    pub size: String,
+    /// The timing.
+    pub timing: Timing,
+    /// Counted flops per repetition.
+    pub flops: Option<f64>,
+}
+
+/// CNN problem sizes: samples n, patch dimension d, filters per bank m (P = 2).
+const CNN_SIZES: [(usize, usize, usize); 2] = [(100, 500, 10), (1000, 2000, 20)];
+const CNN_SIZES_QUICK: [(usize, usize, usize); 1] = [(40, 120, 5)];
+const PATCHES: usize = 2;
+
+/// Runs of a whole grid for the unlearning-step kernel: figure 4's 6 B × 11 α × 5 seeds,
+/// each with the largest batch (B_r = B_f = 10, so k = 20 rows).
+const GRID_RUNS: usize = 330;
+const GRID_ROWS: usize = 20;
+
+/// Every kernel at every size of `opts`.
+pub fn all(opts: &SuiteOptions, target: &Target) -> Result<Vec<Measured>> {
+    let mut out = Vec::new();
+    let matmul_sizes: &[usize] = if opts.quick {
+        &[128]
+    } else {
+        &[512, 1024, 2048]
+    };
+    for &n in matmul_sizes {
+        out.push(matmul(opts.reps, target, n));
+    }
+    let cnn_sizes: &[(usize, usize, usize)] = if opts.quick {
+        &CNN_SIZES_QUICK
+    } else {
+        &CNN_SIZES
+    };
+    for &(n, d, m) in cnn_sizes {
+        out.extend(cnn_kernels(opts.reps, target, n, d, m)?);
+    }
+    let (n, d, m) = cnn_sizes[0];
+    let runs = if opts.quick { 18 } else { GRID_RUNS };
+    out.extend(unlearn_steps(opts.reps, target, n, d, m, runs)?);
+    out.push(simulator_step(opts.reps, if opts.quick { 20 } else { 100 })?);
+    Ok(out)
+}
+
+/// A random [rows, cols] tensor on the target.
+fn random(target: &Target, shape: [usize; 2]) -> Tensor<2> {
+    Tensor::<2>::random(
+        shape,
+        Distribution::Normal(0.0, 1.0),
+        (&target.device, target.precision.dtype()),
+    )
+}
+
+/// Waits for `t` by reading one number back (lazy backends run on read-back).
+fn sync<const D: usize>(t: Tensor<D>) {
+    to_f64(t.sum());
+}
+
+fn matmul(reps: usize, target: &Target, n: usize) -> Measured {
+    let (a, b) = (random(target, [n, n]), random(target, [n, n]));
+    Measured {
+        name: "matmul",
+        size: format!("N={n}"),
+        timing: repeat(reps, || sync(a.clone().matmul(b.clone()))),
+        flops: Some(2.0 * (n as f64).powi(3)),
+    }
+}
+
+/// Data and a CNN at initialisation (the cost of these kernels does not depend on the weights).
+fn cnn_problem(
+    target: &Target,
+    n: usize,
+    d: usize,
+    m: usize,
+) -> Result<(DeviceData, frontier_model::Cnn)> {
+    let data = Dataset::generate(&DataConfig {
+        n,
+        n_test: 0,
+        d,
+        patches: PATCHES,
+        n_forget: n / 10,
+        snr: 0.2,
+        ..DataConfig::default()
+    })?;
+    let on_device = DeviceData::new(&data, &target.device, target.precision);
+    let cnn = CnnConfig {
+        m,
+        ..CnnConfig::default()
+    }
+    .init(d, &target.device, target.precision)?;
+    Ok((on_device, cnn))
+}
+
+/// Per-sample gradients G [n, p] and the Gram G·Gᵀ.
+fn cnn_kernels(
+    reps: usize,
+    target: &Target,
+    n: usize,
+    d: usize,
+    m: usize,
+) -> Result<Vec<Measured>> {
+    let (data, cnn) = cnn_problem(target, n, d, m)?;
+    let p = cnn.param_count() as f64;
+    let size = format!("n={n} d={d} m={m} P={PATCHES} p={p}");
+    let g = cnn.score_grads(data.x.clone());
+    let (nf, pf, df, mf) = (n as f64, PATCHES as f64, d as f64, m as f64);
+    Ok(vec![
+        Measured {
+            name: "per_sample_grads",
+            size: size.clone(),
+            timing: repeat(reps, || sync(cnn.score_grads(data.x.clone()))),
+            flops: Some(8.0 * nf * pf * df * mf),
+        },
+        Measured {
+            name: "gram",
+            size,
+            timing: repeat(reps, || sync(g.clone().matmul(g.clone().transpose()))),
+            flops: Some(2.0 * nf * nf * p),
+        },
+    ])
+}
+
+/// One unlearning step of `runs` CNNs with k = 20 rows each: all runs as one batched call,
+/// and the same work one run at a time.
+fn unlearn_steps(
+    reps: usize,
+    target: &Target,
+    n: usize,
+    d: usize,
+    m: usize,
+    runs: usize,
+) -> Result<Vec<Measured>> {
+    let (data, cnn) = cnn_problem(target, n, d, m)?;
+    let k = GRID_ROWS.min(n);
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let rows: Vec<i64> = (0..runs * k).map(|_| rng.random_range(0..n as i64)).collect();
+    let index = Tensor::<1, Int>::from_data(TensorData::new(rows, [runs * k]), &target.device);
+    let x = data.x.clone().select(0, index.clone());
+    let y = data.y.clone().select(0, index);
+    let weights = Tensor::<1>::full([runs * k], 1.0 / k as f64, (&target.device, target.precision.dtype()));
+    let params: Tensor<2> = Tensor::stack(vec![cnn.params(); runs], 0);
+    let size = format!("n={n} d={d} m={m} P={PATCHES} runs={runs} k={k}");
+    let flops = Some(8.0 * (runs * k * PATCHES * d * m) as f64);
+    let batched = repeat(reps, || {
+        let grads = cnn.loss_grads_many(
+            Loss::Logistic,
+            params.clone(),
+            x.clone().reshape([runs, k, PATCHES, d]),
+            y.clone().reshape([runs, k]),
+            weights.clone().reshape([runs, k]),
+        );
+        sync(params.clone() - grads.mul_scalar(0.5));
+    });
+    let per_run = repeat(reps, || {
+        for r in 0..runs {
+            let rows = r * k..(r + 1) * k;
+            let grad = cnn.loss_grad(
+                Loss::Logistic,
+                x.clone().slice([rows.clone()]),
+                y.clone().slice([rows.clone()]),
+                weights.clone().slice([rows]),
+            );
+            sync(cnn.params() - grad.mul_scalar(0.5));
+        }
+    });
+    Ok(vec![
+        Measured {
+            name: "unlearn_step_batched",
+            size: size.clone(),
+            timing: batched,
+            flops,
+        },
+        Measured {
+            name: "unlearn_step_per_run",
+            size,
+            timing: per_run,
+            flops,
+        },
+    ])
+}
+
+/// Simulated steps of the linearised dynamics per repetition.
+const SIM_STEPS: usize = 2000;
+
+/// One step of the linearised simulator on dense rank-one families of rank r (r retain +
+/// forget samples, 90 % retain), B_r = B_f = 5, α = 0.5: the time of 2000 steps / 2000.
+fn simulator_step(reps: usize, r: usize) -> Result<Measured> {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let family = |rows: usize, rng: &mut ChaCha8Rng| {
+        let g = DMatrix::from_fn(rows, r, |_, _| rng.random::<f64>() - 0.5);
+        let c = vec![1.0; rows];
+        Family::rank_one(&g, &c)
+    };
+    let n_forget = r / 10;
+    let retain = family(r - n_forget, &mut rng)?;
+    let forget = family(n_forget, &mut rng)?;
+    let curvature = Curvature::new(&retain, Some(&forget))?;
+    let (b, eta) = (5, 1e-3);
+    let problem = Problem::new(&curvature, Settings::new(eta, 0.5, b))?;
+    let opts = SimOptions {
+        steps: SIM_STEPS,
+        reps: 1,
+        threshold: f64::INFINITY,
+        init: InitialState::Normal,
+        ..SimOptions::default()
+    };
+    let mut error = None;
+    let total = repeat(reps, || {
+        if let Err(e) = simulate(&problem, &opts, 0) {
+            error = Some(e);
+        }
+    });
+    if let Some(e) = error {
+        return Err(e.into());
+    }
+    let per_step = |t: f64| t / SIM_STEPS as f64;
+    Ok(Measured {
+        name: "simulator_step",
+        size: format!("r={r} B_r=B_f={b}"),
+        timing: Timing {
+            median: per_step(total.median),
+            min: per_step(total.min),
+            max: per_step(total.max),
+        },
+        flops: Some(4.0 * (r * 2 * b) as f64),
+    })
+}
+
+/// Every figure once, each into a fresh temporary output and cache folder (so nothing is
+/// cached), at `--quick` scale when `opts.quick`.
+pub fn figures(opts: &SuiteOptions, target: &Target) -> Result<Vec<(&'static str, Timing)>> {
+    let scratch = tempfile::tempdir()?;
+    FIGURES
+        .iter()
+        .map(|figure| {
+            let ctx = Context {
+                out: scratch.path().join("figures"),
+                quick: opts.quick,
+                device: target.device.clone(),
+                precision: target.precision,
+                runs: scratch.path().join(format!("runs_{}", figure.name)),
+                force: false,
+            };
+            crate::output::create_dir(&ctx.out)?;
+            let (seconds, written) = timed(|| (figure.run)(&ctx));
+            written?;
+            Ok((
+                figure.name,
+                Timing {
+                    median: seconds,
+                    min: seconds,
+                    max: seconds,
+                },
+            ))
+        })
+        .collect()
+}
