@@ -158,6 +158,10 @@ enum Command {
         /// Recompute cached grid cells.
         #[arg(long)]
         force: bool,
+        /// Unlearn one model at a time (cells in parallel) instead of advancing every run
+        /// of a CNN grid together as batched tensors; same results up to rounding.
+        #[arg(long)]
+        unbatched: bool,
         #[command(flatten)]
         compute: Compute,
     },
@@ -378,6 +382,7 @@ fn run(cli: Cli) -> Result<()> {
             out,
             runs,
             force,
+            unbatched,
             compute,
         } => {
             let figures = figures::select(&only)?;
@@ -389,6 +394,7 @@ fn run(cli: Cli) -> Result<()> {
                 precision,
                 runs,
                 force,
+                batched: !unbatched,
             };
             figures::run_all(&figures, &ctx)
         }

@@ -169,6 +169,7 @@ impl Scale {
 fn grid(ctx: &Context, cfg: &GridConfig) -> Result<Grid> {
     let opts = GridOptions {
         force: ctx.force,
+        batched: ctx.batched,
         ..GridOptions::new(&ctx.runs)
     };
     let grid = run_grid(cfg, &ctx.device, &opts).context("CNN unlearning grid")?;

@@ -29,6 +29,8 @@ pub struct Context {
     pub runs: PathBuf,
     /// Recompute cached cells.
     pub force: bool,
+    /// Advance all runs of a CNN grid together as batched tensors (false: one at a time).
+    pub batched: bool,
 }
 
 /// One figure (or group of panels) of SCIENCE.md §6.

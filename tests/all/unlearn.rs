@@ -81,3 +81,43 @@ fn quick_cnn_figures_write_pngs_and_csvs_and_rerun_from_the_cache() {
         assert_eq!(&after, before, "{stem}.csv differs on the cached re-run");
     }
 }
+
+/// `--unbatched` (one model at a time) gives figure 4 as the batched default does: the same
+/// PNG, and a CSV with the same fractions in every cell (the metrics agree up to rounding).
+#[test]
+fn unbatched_figure4_draws_the_same_figure() {
+    let figure4 = |extra: &[&str]| {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, runs) = (dir.path(), dir.path().join("runs"));
+        let mut args = vec!["heatmap", "--quick", "--only", "figure4"];
+        args.extend([
+            "--out",
+            out.to_str().unwrap(),
+            "--runs",
+            runs.to_str().unwrap(),
+        ]);
+        args.extend(extra);
+        ok(&args);
+        let stem = out.join("figure4_cnn_batch_alpha");
+        (
+            std::fs::read(stem.with_extension("png")).unwrap(),
+            std::fs::read_to_string(stem.with_extension("csv")).unwrap(),
+        )
+    };
+    let (batched_png, batched_csv) = figure4(&[]);
+    let (unbatched_png, unbatched_csv) = figure4(&["--unbatched"]);
+    assert!(batched_png == unbatched_png, "the PNGs differ");
+    let fractions = |csv: &str| -> Vec<Vec<String>> {
+        let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+        csv.lines()
+            .map(|line| {
+                line.split(',')
+                    .zip(&header)
+                    .filter(|(_, h)| h.ends_with("_fraction"))
+                    .map(|(v, _)| v.to_string())
+                    .collect()
+            })
+            .collect()
+    };
+    assert_eq!(fractions(&batched_csv), fractions(&unbatched_csv));
+}

@@ -122,6 +122,16 @@ fn score(x: Tensor<3>, w_pos: Tensor<2>, w_neg: Tensor<2>) -> Tensor<1> {
     total.sum_dims_squeeze::<1, _>(&[1, 2]).div_scalar(m as f64)
 }
 
+/// The second layer of both banks, +1/m for the m filters of w_pos then −1/m for those of
+/// w_neg, shaped [1, …, 1, 2m] (D dimensions) to broadcast against pre-activations whose
+/// last dimension runs over the 2m filters (in [`Model::params`] order).
+fn second_layer<const D: usize>(m: usize, like: &Tensor<D>) -> Tensor<D> {
+    let mut shape = [1; D];
+    shape[D - 1] = m;
+    let pos = Tensor::<D>::ones(shape, (&like.device(), like.dtype())).div_scalar(m as f64);
+    Tensor::cat(vec![pos.clone(), pos.neg()], D - 1)
+}
+
 /// Pre-activations ⟨w_r, x_i^(p)⟩, x [n, P, d] and w [m, d] → [n, P, m].
 fn activations(x: Tensor<3>, w: Tensor<2>) -> Tensor<3> {
     let [n, p, d] = x.dims();
@@ -192,12 +202,58 @@ impl Model for Cnn {
         };
         Tensor::cat(vec![bank(gate_pos), bank(gate_neg).neg()], 0)
     }
+
+    /// Closed form for R runs in two batched matmuls of 2·R·k·P·d·2m flops each: the
+    /// pre-activations A = X Wᵀ (x as [R, kP, d], the runs' 2m filters as Wᵀ [R, d, 2m]),
+    /// then ∇_W = Gᵀ X with G = ±(1/m)·1{A > 0}·ω_k ℓ'_k, [R, 2m, kP] × [R, kP, d].
+    fn loss_grads_many(
+        &self,
+        loss: Loss,
+        params: Tensor<2>,
+        x: Tensor<4>,
+        y: Tensor<2>,
+        weights: Tensor<2>,
+    ) -> Tensor<2> {
+        let (m, d) = self.dims();
+        let [runs, k, patches, _] = x.dims();
+        let flat = x.reshape([runs, k * patches, d]);
+        let filters = params.reshape([runs, 2 * m, d]);
+        let pre = flat.clone().matmul(filters.swap_dims(1, 2)); // [R, kP, 2m]
+        let layer = second_layer(m, &pre);
+        let f = (relu(pre.clone()) * layer.clone())
+            .reshape([runs * k, patches * 2 * m])
+            .sum_dim(1)
+            .reshape([runs * k]);
+        let coef =
+            (loss.d1(f, y.reshape([runs * k])) * weights.reshape([runs * k])).reshape([runs, k, 1]);
+        let gate = (relu(pre).sign() * layer).reshape([runs, k, patches * 2 * m]) * coef;
+        gate.reshape([runs, k * patches, 2 * m])
+            .swap_dims(1, 2)
+            .matmul(flat)
+            .reshape([runs, 2 * m * d])
+    }
+
+    /// Closed form for R runs: one [nP, d] × [d, R·2m] matmul for every run's
+    /// pre-activations, then the ReLU and the ±1/m second layer.
+    fn scores_many(&self, params: Tensor<2>, x: Tensor<3>) -> Tensor<2> {
+        let (m, d) = self.dims();
+        let runs = params.dims()[0];
+        let [n, patches, _] = x.dims();
+        let pre = x
+            .reshape([n * patches, d])
+            .matmul(params.reshape([runs * 2 * m, d]).transpose())
+            .reshape([n, patches, runs, 2 * m]);
+        let layer = second_layer(m, &pre);
+        (relu(pre) * layer)
+            .sum_dims_squeeze::<2, _>(&[1, 3])
+            .transpose()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::autodiff_score_grads;
+    use crate::model::{autodiff_score_grads, looped_loss_grads_many, looped_scores_many};
     use crate::tensor::to_f64;
 
     fn random(len: usize, seed: u64) -> Vec<f64> {
@@ -274,6 +330,93 @@ mod tests {
                 assert!((a - b).abs() < 1e-10, "{loss:?}: rust={a}, reference={b}");
             }
         }
+    }
+
+    /// R = 3 runs of the `setup` CNN's shape at different parameters, k = 4 samples each
+    /// (the third run's last two padded with zero weights), f64.
+    fn many() -> (Cnn, Tensor<2>, Tensor<4>, Tensor<2>, Tensor<2>) {
+        let (cnn, _, _, _, [_, p, d, m]) = setup(Precision::F64);
+        let (runs, k) = (3, 4);
+        let device = Device::flex();
+        let t = |v: &[f64], shape| tensor_from::<2>(v, shape, &device, Precision::F64);
+        let params = t(&random(runs * 2 * m * d, 3), [runs, 2 * m * d]);
+        let x = tensor_from(
+            &random(runs * k * p * d, 4),
+            [runs, k, p, d],
+            &device,
+            Precision::F64,
+        );
+        let y: Vec<f64> = (0..runs * k)
+            .map(|i| if i % 3 == 0 { 1.0 } else { -1.0 })
+            .collect();
+        let mut weights: Vec<f64> = (0..runs * k).map(|i| 0.5 - 0.1 * i as f64).collect();
+        weights[runs * k - 2..].fill(0.0);
+        let (y, weights) = (t(&y, [runs, k]), t(&weights, [runs, k]));
+        (cnn, params, x, y, weights)
+    }
+
+    fn assert_close(rust: &[f64], reference: &[f64], what: &str) {
+        assert_eq!(rust.len(), reference.len(), "{what}");
+        let scale = reference.iter().fold(0.0f64, |a, b| a.max(b.abs()));
+        for (a, b) in rust.iter().zip(reference) {
+            assert!(
+                (a - b).abs() <= 1e-12 * scale,
+                "{what}: rust={a}, reference={b}"
+            );
+        }
+    }
+
+    #[test]
+    fn batched_loss_grads_equal_the_loop_and_the_single_run_gradient() {
+        let (cnn, params, x, y, weights) = many();
+        for loss in [Loss::Logistic, Loss::Squared] {
+            let batched = to_f64(cnn.loss_grads_many(
+                loss,
+                params.clone(),
+                x.clone(),
+                y.clone(),
+                weights.clone(),
+            ));
+            let looped = to_f64(looped_loss_grads_many(
+                &cnn,
+                loss,
+                params.clone(),
+                x.clone(),
+                y.clone(),
+                weights.clone(),
+            ));
+            assert_close(&batched, &looped, &format!("{loss:?} vs the loop"));
+            // The padded run equals the single-run gradient over its two real samples.
+            let [_, _, p, d] = x.dims();
+            let mut last = cnn.clone();
+            last.set_params(params.clone().narrow(0, 2, 1).reshape([cnn.param_count()]));
+            let real = |t: Tensor<2>| t.narrow(0, 2, 1).narrow(1, 0, 2).reshape([2]);
+            let single = to_f64(last.loss_grad(
+                loss,
+                x.clone().narrow(0, 2, 1).narrow(1, 0, 2).reshape([2, p, d]),
+                real(y.clone()),
+                real(weights.clone()),
+            ));
+            let row = &batched[2 * cnn.param_count()..];
+            assert_close(row, &single, &format!("{loss:?} vs loss_grad"));
+        }
+    }
+
+    #[test]
+    fn batched_scores_equal_the_loop_and_forward() {
+        let (cnn, params, ..) = many();
+        let (_, x, ..) = setup(Precision::F64);
+        let batched = to_f64(cnn.scores_many(params.clone(), x.clone()));
+        let looped = to_f64(looped_scores_many(&cnn, params.clone(), x.clone()));
+        assert_close(&batched, &looped, "scores vs the loop");
+        let mut first = cnn.clone();
+        first.set_params(params.narrow(0, 0, 1).reshape([cnn.param_count()]));
+        let n = x.dims()[0];
+        assert_close(
+            &batched[..n],
+            &to_f64(first.forward(x)),
+            "scores vs forward",
+        );
     }
 
     #[test]

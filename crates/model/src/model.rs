@@ -5,6 +5,12 @@
 //! [`Model::param_count`], [`Model::params`], [`Model::set_params`] and [`Model::scores_at`];
 //! the per-sample gradients and the loss gradient then come from Burn autodiff. Override
 //! [`Model::score_grads`] and [`Model::loss_grad`] where a closed form is faster.
+//!
+//! The batched methods [`Model::loss_grads_many`] and [`Model::scores_many`] advance many
+//! runs of one architecture at once (a leading run dimension R, one parameter row each); their
+//! defaults loop over the runs, so every model has them. Override them where a few batched
+//! kernels can replace R small ones (on a GPU each launch costs about as much as a small
+//! kernel).
 
 use burn::tensor::Tensor;
 
@@ -48,6 +54,64 @@ pub trait Model: Clone {
         let grads = total.backward();
         w.grad(&grads).expect("the parameters require a gradient")
     }
+
+    /// Loss gradients of R runs at once: row r is ∇_w Σ_k ω_rk ℓ(f(w_r, x_rk), y_rk) at the
+    /// parameters w_r = `params[r]`, [R, p]; x [R, k, P, d], y and ω [R, k] (a zero weight
+    /// pads a run's batch; negative weights ascend) → [R, p]. Only the architecture of
+    /// `self` is used, not its parameters. Default: [`looped_loss_grads_many`].
+    fn loss_grads_many(
+        &self,
+        loss: Loss,
+        params: Tensor<2>,
+        x: Tensor<4>,
+        y: Tensor<2>,
+        weights: Tensor<2>,
+    ) -> Tensor<2> {
+        looped_loss_grads_many(self, loss, params, x, y, weights)
+    }
+
+    /// Scores of R runs on shared inputs: row r is f(w_r, x_i) at w_r = `params[r]`, [R, p],
+    /// for x [n, P, d] → [R, n]. Only the architecture of `self` is used. Default:
+    /// [`looped_scores_many`].
+    fn scores_many(&self, params: Tensor<2>, x: Tensor<3>) -> Tensor<2> {
+        looped_scores_many(self, params, x)
+    }
+}
+
+/// [`Model::loss_grads_many`] as a loop of [`Model::loss_grad`] over the runs (R small
+/// kernels): params [R, p], x [R, k, P, d], y and ω [R, k] → [R, p].
+pub fn looped_loss_grads_many<M: Model>(
+    model: &M,
+    loss: Loss,
+    params: Tensor<2>,
+    x: Tensor<4>,
+    y: Tensor<2>,
+    weights: Tensor<2>,
+) -> Tensor<2> {
+    let [runs, k, patches, d] = x.dims();
+    let row = |t: &Tensor<2>, r: usize| {
+        let len = t.dims()[1];
+        t.clone().narrow(0, r, 1).reshape([len])
+    };
+    let rows = (0..runs)
+        .map(|r| {
+            let mut run = model.clone();
+            run.set_params(row(&params, r));
+            let x = x.clone().narrow(0, r, 1).reshape([k, patches, d]);
+            run.loss_grad(loss, x, row(&y, r), row(&weights, r))
+        })
+        .collect();
+    Tensor::stack(rows, 0)
+}
+
+/// [`Model::scores_many`] as a loop of [`Model::scores_at`] over the runs: params [R, p],
+/// x [n, P, d] → [R, n].
+pub fn looped_scores_many<M: Model>(model: &M, params: Tensor<2>, x: Tensor<3>) -> Tensor<2> {
+    let [runs, p] = params.dims();
+    let rows = (0..runs)
+        .map(|r| model.scores_at(params.clone().narrow(0, r, 1).reshape([p]), x.clone()))
+        .collect();
+    Tensor::stack(rows, 0)
 }
 
 /// Per-sample score gradients by one autodiff backward per sample, x [n, P, d] → [n, p].

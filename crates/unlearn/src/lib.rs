@@ -7,6 +7,7 @@
 //! - [`retrain`]: the retrain reference (same initialisation, trained on R alone);
 //! - [`setup`]: data + pre-trained model at w* + reference, the start of every run;
 //! - [`run`]: one unlearning run with its success criteria;
+//! - [`batch`]: many runs (a whole grid) advanced together as batched tensors;
 //! - [`predict`]: the linearised problem at w* and the stability engine's verdicts;
 //! - [`grid`]: grids over two of {B, α, SNR, η, forget fraction} with repetitions, cached
 //!   and resumable through [`cache`];
@@ -15,6 +16,7 @@
 //! Everything random comes from `rand_chacha` streams on the host, never from the backend
 //! RNG, so the same config and seed give byte-identical CSVs on the CPU.
 
+pub mod batch;
 pub mod cache;
 pub mod error;
 pub mod grid;
@@ -27,6 +29,7 @@ pub mod seeds;
 pub mod setup;
 pub mod update;
 
+pub use batch::{BatchRun, StepBench, bench_step, unlearn_many};
 pub use cache::{RunDir, config_hash};
 pub use error::{Error, Result};
 pub use grid::{

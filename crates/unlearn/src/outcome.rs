@@ -52,7 +52,7 @@ pub struct Anchors {
 
 impl Snapshot {
     /// Measures `model` after `step` steps on `data` (training rows split by its forget
-    /// mask, test rows), distances from `anchors`. Two forward passes and two host reads.
+    /// mask, test rows), distances from `anchors`. Two forward passes and a few host reads.
     pub fn measure<M: Model>(
         model: &M,
         loss: Loss,
@@ -60,40 +60,51 @@ impl Snapshot {
         anchors: &Anchors,
         step: usize,
     ) -> Snapshot {
-        let per_sample = |x: &Tensor<3>, y: &Tensor<1>| {
-            let f = model.scores(x.clone());
-            let l = to_f64(loss.values(f.clone(), y.clone()));
-            let hit: Vec<bool> = to_f64(f)
-                .iter()
-                .zip(to_f64(y.clone()))
-                .map(|(f, y)| f * y > 0.0)
-                .collect();
-            (l, hit)
-        };
-        let (train_loss, train_hit) = per_sample(&data.x, &data.y);
-        let (test_loss, test_hit) = per_sample(&data.x_test, &data.y_test);
+        let train = Samples::of(loss, model.scores(data.x.clone()), data.y.clone());
+        let test = Samples::of(loss, model.scores(data.x_test.clone()), data.y_test.clone());
+        let w = model.params();
+        let distance = norm(w.clone() - anchors.start.clone());
+        let retrain_distance = norm(w - anchors.retrain.clone());
+        Snapshot::from_samples(
+            step,
+            &data.forget,
+            &train,
+            &test,
+            [distance, retrain_distance],
+        )
+    }
+
+    /// The snapshot after `step` steps from per-sample results on the training rows
+    /// (`train`, split by the `forget` mask) and the test rows, and the distances
+    /// [‖w − w*‖, ‖w − w_retrain‖].
+    pub(crate) fn from_samples(
+        step: usize,
+        forget: &[bool],
+        train: &Samples,
+        test: &Samples,
+        [distance, retrain_distance]: [f64; 2],
+    ) -> Snapshot {
         let pick = |v: &[f64], member: bool| -> Vec<f64> {
             v.iter()
-                .zip(&data.forget)
+                .zip(forget)
                 .filter(|(_, f)| **f == member)
                 .map(|(l, _)| *l)
                 .collect()
         };
         let hits = |h: &[bool]| -> Vec<f64> { h.iter().map(|&b| f64::from(u8::from(b))).collect() };
-        let (forget_loss, retain_loss) = (pick(&train_loss, true), pick(&train_loss, false));
-        let train_hits = hits(&train_hit);
-        let w = model.params();
+        let (forget_loss, retain_loss) = (pick(&train.loss, true), pick(&train.loss, false));
+        let train_hits = hits(&train.hit);
         Snapshot {
             step,
             forget_loss: mean(&forget_loss),
             retain_loss: mean(&retain_loss),
-            test_loss: mean(&test_loss),
+            test_loss: mean(&test.loss),
             forget_accuracy: mean(&pick(&train_hits, true)),
             retain_accuracy: mean(&pick(&train_hits, false)),
-            test_accuracy: mean(&hits(&test_hit)),
-            distance: norm(w.clone() - anchors.start.clone()),
-            retrain_distance: norm(w - anchors.retrain.clone()),
-            mia_auc: auc(&forget_loss, &test_loss),
+            test_accuracy: mean(&hits(&test.hit)),
+            distance,
+            retrain_distance,
+            mia_auc: auc(&forget_loss, &test.loss),
         }
     }
 
@@ -111,9 +122,51 @@ impl Snapshot {
     }
 }
 
+/// Per-sample results on a set of samples, on the host.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Samples {
+    /// Loss ℓ(f_i, y_i) per sample (nats).
+    pub loss: Vec<f64>,
+    /// Whether sample i is classified correctly (f_i·y_i > 0).
+    pub hit: Vec<bool>,
+}
+
+impl Samples {
+    /// From scores f and labels y, both [N]: the losses computed on the device in the
+    /// tensors' precision, three host reads.
+    pub(crate) fn of(loss: Loss, f: Tensor<1>, y: Tensor<1>) -> Samples {
+        let values = to_f64(loss.values(f.clone(), y.clone()));
+        let hit = to_f64(f)
+            .iter()
+            .zip(to_f64(y))
+            .map(|(f, y)| f * y > 0.0)
+            .collect();
+        Samples { loss: values, hit }
+    }
+
+    /// `parts` consecutive parts of equal length (one per run when f was [R, n] flattened).
+    pub(crate) fn split(&self, parts: usize) -> Vec<Samples> {
+        let len = self.loss.len() / parts.max(1);
+        (0..parts)
+            .map(|r| Samples {
+                loss: self.loss[r * len..(r + 1) * len].to_vec(),
+                hit: self.hit[r * len..(r + 1) * len].to_vec(),
+            })
+            .collect()
+    }
+}
+
 /// ‖v‖₂ of a [p] tensor, on the host.
 pub(crate) fn norm(v: Tensor<1>) -> f64 {
     to_f64(v.powi_scalar(2).sum())[0].sqrt()
+}
+
+/// ‖v_r‖₂ of each row of a [R, p] tensor, on the host (one read).
+pub(crate) fn row_norms(v: Tensor<2>) -> Vec<f64> {
+    to_f64(v.powi_scalar(2).sum_dim(1))
+        .into_iter()
+        .map(f64::sqrt)
+        .collect()
 }
 
 /// Arithmetic mean; NaN for an empty slice.

@@ -130,60 +130,117 @@ pub fn unlearn<M: Model, R: Rng>(
 ) -> Result<RunOutcome> {
     cfg.validate()?;
     let mut stepper = Stepper::new(cfg.step, &setup.data.forget)?;
-    let measure =
-        |model: &M, step| Snapshot::measure(model, setup.loss, &setup.data, &setup.anchors, step);
-    let threshold = cfg.escape_factor * setup.start_norm;
+    let mut tracker = Tracker::new(cfg, setup.start_norm);
     let mut model = setup.model.clone();
-    let mut history: Vec<Snapshot> = Vec::new();
-    let (mut diverged_at, mut escaped_at) = (None, None);
-    let mut steps = 0;
     for k in 1..=cfg.steps {
         let previous = model.params();
         stepper.step(&mut model, setup.loss, &setup.data.x, &setup.data.y, rng);
-        steps = k;
         let distance = norm(model.params() - setup.anchors.start.clone());
-        if !distance.is_finite() {
-            diverged_at = Some(k);
-            model.set_params(previous);
-            let before = measure(&model, k - 1);
-            if before.is_finite() && history.last().is_none_or(|h| h.step < k - 1) {
-                history.push(before);
+        if let Some(at) = tracker.stepped(k, distance) {
+            if at < k {
+                model.set_params(previous);
             }
-            break;
+            let snapshot = Snapshot::measure(&model, setup.loss, &setup.data, &setup.anchors, at);
+            tracker.measured(snapshot);
         }
-        let escaped = distance > threshold;
-        if escaped {
-            escaped_at.get_or_insert(k);
-        }
-        let stop = escaped && cfg.stop_at_escape;
-        if k % cfg.record_every == 0 || k == cfg.steps || stop {
-            let snapshot = measure(&model, k);
-            if !snapshot.is_finite() {
-                diverged_at = Some(k);
-                break;
-            }
-            history.push(snapshot);
-        }
-        if stop {
+        if tracker.finished() {
             break;
         }
     }
-    let last = history.last().unwrap_or(&setup.start).clone();
-    let deletion = last.forget_loss >= setup.retrained.forget_loss;
-    let escape = escaped_at.is_some() || diverged_at.is_some();
-    let success = Success {
-        deletion,
-        escape,
-        useful: (deletion || escape) && last.retain_accuracy >= cfg.retain_accuracy_min,
-    };
-    Ok(RunOutcome {
-        steps,
-        diverged_at,
-        escaped_at,
-        history,
-        last,
-        success,
-    })
+    Ok(tracker.judge(setup))
+}
+
+/// The bookkeeping of one run, shared by [`unlearn`] and the batched
+/// [`crate::batch::unlearn_many`]: after each step it is told ‖w − w*‖ and says which
+/// parameters to measure; at the end it judges the criteria.
+#[derive(Debug, Clone)]
+pub(crate) struct Tracker {
+    cfg: UnlearnConfig,
+    /// escape_factor·‖w*‖.
+    threshold: f64,
+    steps: usize,
+    diverged_at: Option<usize>,
+    escaped_at: Option<usize>,
+    history: Vec<Snapshot>,
+    finished: bool,
+}
+
+impl Tracker {
+    /// A run with `cfg` from a w* of norm `start_norm`.
+    pub(crate) fn new(cfg: &UnlearnConfig, start_norm: f64) -> Tracker {
+        Tracker {
+            cfg: cfg.clone(),
+            threshold: cfg.escape_factor * start_norm,
+            steps: 0,
+            diverged_at: None,
+            escaped_at: None,
+            history: Vec::new(),
+            finished: false,
+        }
+    }
+
+    /// Step `k` was taken and ‖w − w*‖ = `distance` read back. Returns the step whose
+    /// parameters must now be measured (and the result passed to [`Tracker::measured`]):
+    /// `k` at a record, an escape stop and the budget's end; `k − 1` when `distance` is not
+    /// finite: the run has diverged at step k, and the caller must restore the parameters of
+    /// step k − 1 (they stay the run's parameters).
+    pub(crate) fn stepped(&mut self, k: usize, distance: f64) -> Option<usize> {
+        self.steps = k;
+        if !distance.is_finite() {
+            self.diverged_at = Some(k);
+            self.finished = true;
+            return Some(k - 1);
+        }
+        let escaped = distance > self.threshold;
+        if escaped {
+            self.escaped_at.get_or_insert(k);
+        }
+        let stop = escaped && self.cfg.stop_at_escape;
+        self.finished = stop || k == self.cfg.steps;
+        (k.is_multiple_of(self.cfg.record_every) || self.finished).then_some(k)
+    }
+
+    /// The snapshot asked for by the last [`Tracker::stepped`]. After a divergence it is kept
+    /// when finite and not recorded already; otherwise a non-finite snapshot ends the run as
+    /// diverged at this step.
+    pub(crate) fn measured(&mut self, snapshot: Snapshot) {
+        if self.diverged_at.is_some() {
+            if snapshot.is_finite() && self.history.last().is_none_or(|h| h.step < snapshot.step) {
+                self.history.push(snapshot);
+            }
+        } else if snapshot.is_finite() {
+            self.history.push(snapshot);
+        } else {
+            self.diverged_at = Some(self.steps);
+            self.finished = true;
+        }
+    }
+
+    /// Whether the run has ended (budget, escape stop or divergence).
+    pub(crate) fn finished(&self) -> bool {
+        self.finished
+    }
+
+    /// The outcome, the criteria judged on the last finite snapshot (w* itself when there
+    /// is none) against `setup`'s retrain reference.
+    pub(crate) fn judge<M>(self, setup: &Setup<M>) -> RunOutcome {
+        let last = self.history.last().unwrap_or(&setup.start).clone();
+        let deletion = last.forget_loss >= setup.retrained.forget_loss;
+        let escape = self.escaped_at.is_some() || self.diverged_at.is_some();
+        let success = Success {
+            deletion,
+            escape,
+            useful: (deletion || escape) && last.retain_accuracy >= self.cfg.retain_accuracy_min,
+        };
+        RunOutcome {
+            steps: self.steps,
+            diverged_at: self.diverged_at,
+            escaped_at: self.escaped_at,
+            history: self.history,
+            last,
+            success,
+        }
+    }
 }
 
 #[cfg(test)]
