@@ -158,10 +158,11 @@ enum Command {
         /// Recompute cached grid cells.
         #[arg(long)]
         force: bool,
-        /// Unlearn one model at a time (cells in parallel) instead of advancing every run
-        /// of a CNN grid together as batched tensors; same results up to rounding.
-        #[arg(long)]
-        unbatched: bool,
+        /// How the unlearning runs of a grid advance: all together as batched tensors, or
+        /// one model at a time (cells in parallel); `auto` batches on wgpu only. Same
+        /// results up to rounding.
+        #[arg(long, value_enum, default_value = "auto")]
+        batching: figures::Batching,
         #[command(flatten)]
         compute: Compute,
     },
@@ -382,10 +383,11 @@ fn run(cli: Cli) -> Result<()> {
             out,
             runs,
             force,
-            unbatched,
+            batching,
             compute,
         } => {
             let figures = figures::select(&only)?;
+            let backend = compute.backend.unwrap_or_else(Backend::default_compiled);
             let precision = compute.dtype.unwrap_or(Precision::F32);
             let ctx = figures::Context {
                 out,
@@ -394,7 +396,7 @@ fn run(cli: Cli) -> Result<()> {
                 precision,
                 runs,
                 force,
-                batched: !unbatched,
+                batched: batching.batched(backend),
             };
             figures::run_all(&figures, &ctx)
         }

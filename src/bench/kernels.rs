@@ -21,7 +21,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{SuiteOptions, Target, Timing, repeat, timed};
-use crate::figures::{Context, FIGURES};
+use crate::figures::{Batching, Context, FIGURES};
 
 /// One timed kernel at one size.
 pub struct Measured {
@@ -269,6 +269,7 @@ pub fn figures(opts: &SuiteOptions, target: &Target) -> Result<Vec<(&'static str
                 precision: target.precision,
                 runs: scratch.path().join(format!("runs_{}", figure.name)),
                 force: false,
+                batched: Batching::Auto.batched(target.backend),
             };
             crate::output::create_dir(&ctx.out)?;
             let (seconds, written) = timed(|| (figure.run)(&ctx));

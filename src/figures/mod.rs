@@ -13,6 +13,8 @@ use anyhow::{Result, bail};
 use burn::tensor::Device;
 use frontier_model::Precision;
 
+use crate::backend::Backend;
+
 pub use render::write_csv;
 
 /// What every figure gets.
@@ -31,6 +33,30 @@ pub struct Context {
     pub force: bool,
     /// Advance all runs of a CNN grid together as batched tensors (false: one at a time).
     pub batched: bool,
+}
+
+/// How the unlearning runs of a grid advance (`--batching`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Batching {
+    /// Batched on a GPU backend, run by run on the CPU backends (measured faster there:
+    /// padding to the longest batch costs more than the saved launches).
+    #[default]
+    Auto,
+    /// Every run of a grid together as batched tensors.
+    Batched,
+    /// One model at a time, cells in parallel.
+    PerRun,
+}
+
+impl Batching {
+    /// Whether grids on `backend` run batched.
+    pub fn batched(self, backend: Backend) -> bool {
+        match self {
+            Batching::Auto => backend == Backend::Wgpu,
+            Batching::Batched => true,
+            Batching::PerRun => false,
+        }
+    }
 }
 
 /// One figure (or group of panels) of SCIENCE.md §6.

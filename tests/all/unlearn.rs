@@ -82,10 +82,11 @@ fn quick_cnn_figures_write_pngs_and_csvs_and_rerun_from_the_cache() {
     }
 }
 
-/// `--unbatched` (one model at a time) gives figure 4 as the batched default does: the same
-/// PNG, and a CSV with the same fractions in every cell (the metrics agree up to rounding).
+/// `--batching per-run` (one model at a time) gives figure 4 as `--batching batched` does:
+/// the same PNG, and a CSV with the same fractions in every cell (the metrics agree up to
+/// rounding).
 #[test]
-fn unbatched_figure4_draws_the_same_figure() {
+fn batched_and_per_run_figure4_draw_the_same_figure() {
     let figure4 = |extra: &[&str]| {
         let dir = tempfile::tempdir().unwrap();
         let (out, runs) = (dir.path(), dir.path().join("runs"));
@@ -104,8 +105,8 @@ fn unbatched_figure4_draws_the_same_figure() {
             std::fs::read_to_string(stem.with_extension("csv")).unwrap(),
         )
     };
-    let (batched_png, batched_csv) = figure4(&[]);
-    let (unbatched_png, unbatched_csv) = figure4(&["--unbatched"]);
+    let (batched_png, batched_csv) = figure4(&["--batching", "batched"]);
+    let (unbatched_png, unbatched_csv) = figure4(&["--batching", "per-run"]);
     assert!(batched_png == unbatched_png, "the PNGs differ");
     let fractions = |csv: &str| -> Vec<Vec<String>> {
         let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
