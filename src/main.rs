@@ -141,6 +141,10 @@ enum Command {
         /// Recompute cached grid cells.
         #[arg(long)]
         force: bool,
+        /// The model of figures 3–6 (their files are named after it); figures 1, 2 and 7
+        /// ignore it.
+        #[arg(long, value_enum, default_value = "cnn")]
+        model: models::ModelKind,
         #[command(flatten)]
         compute: Compute,
     },
@@ -334,6 +338,7 @@ fn run(cli: Cli) -> Result<()> {
             out,
             runs,
             force,
+            model,
             compute,
         } => {
             let figures = figures::select(&only)?;
@@ -345,6 +350,7 @@ fn run(cli: Cli) -> Result<()> {
                 precision,
                 runs,
                 force,
+                model,
             };
             figures::run_all(&figures, &ctx)
         }

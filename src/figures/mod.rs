@@ -13,6 +13,8 @@ use anyhow::{Result, bail};
 use burn::tensor::Device;
 use frontier_model::Precision;
 
+use crate::models::ModelKind;
+
 /// What every figure gets.
 pub struct Context {
     /// Output folder (`assets/figures` by default).
@@ -27,6 +29,8 @@ pub struct Context {
     pub runs: PathBuf,
     /// Recompute cached cells.
     pub force: bool,
+    /// The model of figures 3–6 (`--model`); figures 1, 2 and 7 ignore it.
+    pub model: ModelKind,
 }
 
 /// One figure (or group of panels) of SCIENCE.md §6.
