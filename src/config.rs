@@ -18,7 +18,8 @@ pub struct ExperimentConfig {
     pub dtype: Precision,
     /// The signal-plus-noise data.
     pub data: DataConfig,
-    /// The model: `kind = "cnn"` (default) or `"mlp"`, then that model's keys.
+    /// The model: `kind` names a registered model (`crate::models`; default "cnn"), then that
+    /// model's keys.
     #[serde(deserialize_with = "crate::models::deserialize_model")]
     pub model: ModelConfig,
     /// Full-batch pre-training.

@@ -163,6 +163,10 @@ enum Command {
         /// results up to rounding.
         #[arg(long, value_enum, default_value = "auto")]
         batching: figures::Batching,
+        /// The model of figures 3–6 (their files are named after it); figures 1, 2 and 7
+        /// ignore it.
+        #[arg(long, value_enum, default_value = "cnn")]
+        model: models::ModelKind,
         #[command(flatten)]
         compute: Compute,
     },
@@ -384,6 +388,7 @@ fn run(cli: Cli) -> Result<()> {
             runs,
             force,
             batching,
+            model,
             compute,
         } => {
             let figures = figures::select(&only)?;
@@ -397,6 +402,7 @@ fn run(cli: Cli) -> Result<()> {
                 runs,
                 force,
                 batched: batching.batched(backend),
+                model,
             };
             figures::run_all(&figures, &ctx)
         }

@@ -2,6 +2,10 @@
 //! (or `--model`); the rest of the `[model]` section is that model's own config. The weights
 //! file records the model in its safetensors metadata (`model`, and `activation` for the MLP)
 //! so that `frontier coherence` can reload it; a file without metadata is read as a CNN.
+//!
+//! Adding a model: a variant in [`ModelKind`], [`ModelConfig`] and [`Net`] (with their match
+//! arms: init, pre-training, coherence, weights file) and one arm in [`ModelKind::with`], the
+//! dispatch from the enum to the code generic over [`ModelSpec`] (unlearning grids, figures).
 
 use std::collections::HashMap;
 
@@ -10,12 +14,10 @@ use burn::tensor::{Device, Tensor};
 use clap::ValueEnum;
 use frontier_mlp::{Activation, Mlp, MlpConfig};
 use frontier_model::{
-    Cnn, CnnConfig, DataConfig, DeviceData, Loss, Model, Precision, TrainConfig, TrainReport,
-    pretrain, tensor_from, to_f64,
+    Cnn, CnnConfig, DataConfig, DeviceData, Loss, Model, ModelSpec, Precision, TrainConfig,
+    TrainReport, pretrain, tensor_from, to_f64,
 };
-use frontier_probes::{
-    CoherenceReport, GenericOptions, coherence_report, generic_coherence_report,
-};
+use frontier_probes::{CoherenceReport, GenericOptions, model_coherence_report};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::tensors::{HostTensor, TensorFile};
@@ -30,14 +32,94 @@ pub enum ModelKind {
 }
 
 impl ModelKind {
-    /// The `--set` override that selects this model.
-    pub fn override_item(self) -> String {
-        let name = match self {
+    /// Its name: the `--model` value and `[model] kind`.
+    pub fn name(self) -> &'static str {
+        match self {
             ModelKind::Cnn => "cnn",
             ModelKind::Mlp => "mlp",
-        };
-        format!("model.kind={name}")
+        }
     }
+
+    /// The `--set` override that selects this model.
+    pub fn override_item(self) -> String {
+        format!("model.kind={}", self.name())
+    }
+
+    /// Runs `task` with this model's registered settings: the one dispatch from the enum to
+    /// code generic over [`ModelSpec`]. The MLP of the figures is narrower than its default
+    /// and pre-trains at a smaller η (it is unstable at the CNN's η = 1).
+    pub fn with<T: WithModel>(self, task: T) -> T::Output {
+        match self {
+            ModelKind::Cnn => task.run(Registered {
+                name: self.name(),
+                config: CnnConfig::default(),
+                quick: CnnConfig {
+                    m: 5,
+                    ..CnnConfig::default()
+                },
+                pretrain_eta: 1.0,
+            }),
+            ModelKind::Mlp => task.run(Registered {
+                name: self.name(),
+                config: MlpConfig {
+                    hidden: 10,
+                    ..MlpConfig::default()
+                },
+                quick: MlpConfig {
+                    hidden: 5,
+                    ..MlpConfig::default()
+                },
+                pretrain_eta: 0.5,
+            }),
+        }
+    }
+
+    /// Every registered model, in `--model` order.
+    pub fn all() -> &'static [ModelKind] {
+        ModelKind::value_variants()
+    }
+}
+
+/// A registered model's settings for the figures.
+#[derive(Debug, Clone)]
+pub struct Registered<C> {
+    /// Its name: the `--model` value, in file stems, legends and titles.
+    pub name: &'static str,
+    /// Its config in the full figure set.
+    pub config: C,
+    /// Its (smaller) config under `--quick`.
+    pub quick: C,
+    /// Pre-training η with the logistic loss.
+    pub pretrain_eta: f64,
+}
+
+impl<C: ModelSpec> Registered<C> {
+    /// The config of the full set or of `--quick`.
+    pub fn config(&self, quick: bool) -> &C {
+        if quick { &self.quick } else { &self.config }
+    }
+
+    /// Whether its per-sample Hessians are rank one (asked of a small instance: the answer is
+    /// the model's, not the weights').
+    pub fn rank_one(&self) -> Result<bool> {
+        let data = DataConfig {
+            d: 1,
+            ..DataConfig::default()
+        };
+        let device = crate::backend::Backend::cpu_device()?;
+        Ok(self
+            .config
+            .init(&data, &device, Precision::F32)?
+            .rank_one_hessians())
+    }
+}
+
+/// Code generic over the model, run for one registered model by [`ModelKind::with`].
+pub trait WithModel {
+    /// What the task returns.
+    type Output;
+    /// Runs the task for the model whose settings are `model`.
+    fn run<C: ModelSpec>(self, model: Registered<C>) -> Self::Output;
 }
 
 /// The `[model]` section: which model, and its config.
@@ -84,23 +166,6 @@ impl ModelConfig {
     }
 }
 
-/// Every registered model with the settings the model-comparison figure uses:
-/// (name, config, pre-training η). The MLP is narrower than its default and trains at a smaller
-/// η (it is unstable at the CNN's η = 1).
-pub fn registered() -> Vec<(&'static str, ModelConfig, f64)> {
-    vec![
-        ("cnn", ModelConfig::Cnn(CnnConfig::default()), 1.0),
-        (
-            "mlp",
-            ModelConfig::Mlp(MlpConfig {
-                hidden: 10,
-                ..MlpConfig::default()
-            }),
-            0.5,
-        ),
-    ]
-}
-
 /// A model instance of any registered kind.
 #[derive(Debug, Clone)]
 pub enum Net {
@@ -127,8 +192,9 @@ impl Net {
         })
     }
 
-    /// The coherence report at the current parameters: the rank-one shortcut for the CNN
-    /// (exact), the generic finite-difference/Hutchinson path for the MLP (needs f64).
+    /// The coherence report at the current parameters, by the path the model calls for: the
+    /// rank-one shortcut for the CNN (exact), the generic finite-difference/Hutchinson path
+    /// for the MLP (needs f64).
     pub fn coherence(
         &self,
         loss: Loss,
@@ -137,12 +203,10 @@ impl Net {
         forget: &[bool],
         alpha: f64,
     ) -> Result<CoherenceReport> {
+        let options = GenericOptions::default();
         Ok(match self {
-            Net::Cnn(m) => coherence_report(m, loss, x, y, forget, alpha)?,
-            Net::Mlp(m) => {
-                generic_coherence_report(m, loss, x, y, forget, alpha, &GenericOptions::default())?
-                    .report
-            }
+            Net::Cnn(m) => model_coherence_report(m, loss, x, y, forget, alpha, &options)?,
+            Net::Mlp(m) => model_coherence_report(m, loss, x, y, forget, alpha, &options)?,
         })
     }
 

@@ -22,6 +22,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{SuiteOptions, Target, Timing, repeat, timed};
 use crate::figures::{Batching, Context, FIGURES};
+use crate::models::ModelKind;
 
 /// One timed kernel at one size.
 pub struct Measured {
@@ -67,7 +68,10 @@ pub fn all(opts: &SuiteOptions, target: &Target) -> Result<Vec<Measured>> {
     let (n, d, m) = cnn_sizes[0];
     let runs = if opts.quick { 18 } else { GRID_RUNS };
     out.extend(unlearn_steps(opts.reps, target, n, d, m, runs)?);
-    out.push(simulator_step(opts.reps, if opts.quick { 20 } else { 100 })?);
+    out.push(simulator_step(
+        opts.reps,
+        if opts.quick { 20 } else { 100 },
+    )?);
     Ok(out)
 }
 
@@ -162,11 +166,17 @@ fn unlearn_steps(
     let (data, cnn) = cnn_problem(target, n, d, m)?;
     let k = GRID_ROWS.min(n);
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let rows: Vec<i64> = (0..runs * k).map(|_| rng.random_range(0..n as i64)).collect();
+    let rows: Vec<i64> = (0..runs * k)
+        .map(|_| rng.random_range(0..n as i64))
+        .collect();
     let index = Tensor::<1, Int>::from_data(TensorData::new(rows, [runs * k]), &target.device);
     let x = data.x.clone().select(0, index.clone());
     let y = data.y.clone().select(0, index);
-    let weights = Tensor::<1>::full([runs * k], 1.0 / k as f64, (&target.device, target.precision.dtype()));
+    let weights = Tensor::<1>::full(
+        [runs * k],
+        1.0 / k as f64,
+        (&target.device, target.precision.dtype()),
+    );
     let params: Tensor<2> = Tensor::stack(vec![cnn.params(); runs], 0);
     let size = format!("n={n} d={d} m={m} P={PATCHES} runs={runs} k={k}");
     let flops = Some(8.0 * (runs * k * PATCHES * d * m) as f64);
@@ -270,6 +280,7 @@ pub fn figures(opts: &SuiteOptions, target: &Target) -> Result<Vec<(&'static str
                 runs: scratch.path().join(format!("runs_{}", figure.name)),
                 force: false,
                 batched: Batching::Auto.batched(target.backend),
+                model: ModelKind::Cnn,
             };
             crate::output::create_dir(&ctx.out)?;
             let (seconds, written) = timed(|| (figure.run)(&ctx));

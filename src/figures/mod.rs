@@ -14,6 +14,7 @@ use burn::tensor::Device;
 use frontier_model::Precision;
 
 use crate::backend::Backend;
+use crate::models::ModelKind;
 
 pub use render::write_csv;
 
@@ -31,6 +32,8 @@ pub struct Context {
     pub runs: PathBuf,
     /// Recompute cached cells.
     pub force: bool,
+    /// The model of figures 3–6 (`--model`); figures 1, 2 and 7 ignore it.
+    pub model: ModelKind,
     /// Advance all runs of a CNN grid together as batched tensors (false: one at a time).
     pub batched: bool,
 }

@@ -9,9 +9,11 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
+use crate::data::DataConfig;
 use crate::error::{Result, invalid};
 use crate::loss::Loss;
 use crate::model::Model;
+use crate::spec::ModelSpec;
 use crate::tensor::{Precision, tensor_from};
 
 /// Shape and initialisation of the CNN.
@@ -68,6 +70,29 @@ impl CnnConfig {
             tensor_from(&pos, [self.m, d], device, precision),
             tensor_from(&neg, [self.m, d], device, precision),
         ))
+    }
+}
+
+impl ModelSpec for CnnConfig {
+    type Model = Cnn;
+
+    fn init(&self, data: &DataConfig, device: &Device, precision: Precision) -> Result<Cnn> {
+        CnnConfig::init(self, data.d, device, precision)
+    }
+
+    fn with_seed(&self, seed: u64) -> Self {
+        Self {
+            seed,
+            ..self.clone()
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        CnnConfig::validate(self)
+    }
+
+    fn describe(&self) -> String {
+        format!("m = {}", self.m)
     }
 }
 
@@ -149,6 +174,11 @@ impl Model for Cnn {
     fn param_count(&self) -> usize {
         let (m, d) = self.dims();
         2 * m * d
+    }
+
+    /// ReLU with a fixed second layer: f is piecewise linear in w, ∇²f = 0 off the kinks.
+    fn rank_one_hessians(&self) -> bool {
+        true
     }
 
     fn params(&self) -> Tensor<1> {

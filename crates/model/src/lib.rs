@@ -1,12 +1,14 @@
 //! The model side of frontier: the signal-plus-noise data generator, the two-layer ReLU CNN
 //! (a Burn module), the losses, full-batch pre-training, and the [`Model`] trait every model
-//! implements so that the probes and the unlearning trainer can use it.
+//! implements so that the probes and the unlearning trainer can use it, with the
+//! [`ModelSpec`] trait for its config.
 
 pub mod cnn;
 pub mod data;
 pub mod error;
 pub mod loss;
 pub mod model;
+pub mod spec;
 pub mod tensor;
 pub mod train;
 
@@ -15,5 +17,6 @@ pub use data::{DataConfig, Dataset, ForgetFrom, MuDirection};
 pub use error::{ModelError, Result};
 pub use loss::Loss;
 pub use model::{Model, autodiff_score_grads, looped_loss_grads_many, looped_scores_many};
+pub use spec::ModelSpec;
 pub use tensor::{Precision, tensor_from, to_f64};
 pub use train::{DeviceData, TrainConfig, TrainReport, accuracy, pretrain};

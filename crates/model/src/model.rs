@@ -4,7 +4,8 @@
 //! x ∈ R^{P×d}; a binary label y ∈ {−1, +1} is predicted by the sign of f. Implement
 //! [`Model::param_count`], [`Model::params`], [`Model::set_params`] and [`Model::scores_at`];
 //! the per-sample gradients and the loss gradient then come from Burn autodiff. Override
-//! [`Model::score_grads`] and [`Model::loss_grad`] where a closed form is faster.
+//! [`Model::score_grads`] and [`Model::loss_grad`] where a closed form is faster, and
+//! [`Model::rank_one_hessians`] when the model is piecewise linear in its parameters.
 //!
 //! The batched methods [`Model::loss_grads_many`] and [`Model::scores_many`] advance many
 //! runs of one architecture at once (a leading run dimension R, one parameter row each); their
@@ -23,6 +24,15 @@ pub trait Model: Clone {
 
     /// Number of trainable parameters p.
     fn param_count(&self) -> usize;
+
+    /// Whether every per-sample Hessian of the loss is exactly rank one,
+    /// H_i = ℓ''_i ∇f_i ∇f_iᵀ (true when ∇²_w f = 0 almost everywhere, e.g. a network that is
+    /// piecewise linear in its parameters). The probes and the predicted boundaries then use the
+    /// rank-one shortcut; otherwise they build the Hessians by finite differences. Default:
+    /// false (the safe answer: claiming rank one for a curved model gives wrong predictions).
+    fn rank_one_hessians(&self) -> bool {
+        false
+    }
 
     /// The parameters as one flat vector, [p].
     fn params(&self) -> Tensor<1>;

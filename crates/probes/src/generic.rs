@@ -166,6 +166,26 @@ pub fn hutchinson_gram<M: Model>(
     )
 }
 
+/// The coherence report by the path the model calls for: the rank-one shortcut
+/// ([`crate::coherence_report`], any precision) when [`Model::rank_one_hessians`] says the
+/// per-sample Hessians are rank one, the generic path ([`generic_coherence_report`], f64)
+/// otherwise. Same arguments as those two.
+pub fn model_coherence_report<M: Model>(
+    model: &M,
+    loss: Loss,
+    x: Tensor<3>,
+    y: Tensor<1>,
+    forget: &[bool],
+    alpha: f64,
+    options: &GenericOptions,
+) -> Result<CoherenceReport> {
+    if model.rank_one_hessians() {
+        crate::coherence_report(model, loss, x, y, forget, alpha)
+    } else {
+        Ok(generic_coherence_report(model, loss, x, y, forget, alpha, options)?.report)
+    }
+}
+
 /// Probes any `model` at its parameters (f64) on inputs x [n, P, d], labels y `[n]` and the
 /// forget mask (length n, at least one forget and one retain sample) by the generic path:
 /// dense when p ≤ `options.dense_max_params`, Hutchinson otherwise (see the module docs).

@@ -14,7 +14,8 @@
 //! - [`report`]: the full coherence report of a model at w* (what `frontier coherence` prints).
 //! - [`generic`]: the same report for any model whose per-sample Hessians are not rank one:
 //!   finite-difference per-sample Hessians (dense, small p) or Hutchinson estimates of
-//!   tr(H_i H_j) with standard errors.
+//!   tr(H_i H_j) with standard errors; [`model_coherence_report`] picks the path a model
+//!   calls for (`Model::rank_one_hessians`).
 //!
 //! Samples are always ordered retain first: `0..n_retain` is the retain set R.
 
@@ -33,7 +34,7 @@ pub use coherence::{Coherence, CurvatureGram, PairSpectra, coherence, try_cohere
 pub use error::{Error, Result};
 pub use generic::{
     CoherenceStdError, CurvatureMethod, GenericCoherenceReport, GenericOptions, HutchinsonGram,
-    generic_coherence_report, hutchinson_gram, per_sample_hessians,
+    generic_coherence_report, hutchinson_gram, model_coherence_report, per_sample_hessians,
 };
 pub use gram::{GramSpectrum, gram_spectrum, h_alpha_spectrum, h_spectrum};
 pub use operator::{

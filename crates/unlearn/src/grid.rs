@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use burn::tensor::Device;
-use frontier_model::Cnn;
+use frontier_model::{CnnConfig, ModelSpec};
 use frontier_stability::parallel::par_map;
 use frontier_stability::sweep::{Boundary, Region, Rule, edges, step_line};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -28,7 +28,7 @@ use crate::batch::{BatchRun, unlearn_many};
 use crate::cache::RunDir;
 use crate::error::{Error, Result, invalid};
 use crate::outcome::Snapshot;
-use crate::predict::{Linearised, PredictConfig, Prediction, RULES};
+use crate::predict::{HessianMethod, Linearised, PredictConfig, Prediction, RULES};
 use crate::run::{RunOutcome, UnlearnConfig, unlearn};
 use crate::seeds;
 use crate::setup::{Setup, SetupConfig};
@@ -91,7 +91,7 @@ impl Param {
     }
 
     /// Sets this parameter to `value` in a cell's configs.
-    fn apply(self, value: f64, setup: &mut SetupConfig, unlearn: &mut UnlearnConfig) {
+    fn apply<C>(self, value: f64, setup: &mut SetupConfig<C>, unlearn: &mut UnlearnConfig) {
         match self {
             Param::Batch => unlearn.step.batch_retain = value as usize,
             Param::Alpha => unlearn.step.alpha = value,
@@ -131,12 +131,17 @@ pub struct Axis {
     pub values: Vec<f64>,
 }
 
-/// A grid: a base setup and unlearning config, two axes, repetitions.
+/// A grid: a base setup (of any model; the CNN by default) and unlearning config, two axes,
+/// repetitions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct GridConfig {
+#[serde(
+    default,
+    deny_unknown_fields,
+    bound(serialize = "C: Serialize", deserialize = "C: ModelSpec")
+)]
+pub struct GridConfig<C = CnnConfig> {
     /// Data, model, pre-training, precision (the seeds are replaced per repetition).
-    pub setup: SetupConfig,
+    pub setup: SetupConfig<C>,
     /// The unlearning run.
     pub unlearn: UnlearnConfig,
     /// The predicted verdicts.
@@ -151,7 +156,7 @@ pub struct GridConfig {
     pub seed: u64,
 }
 
-impl Default for GridConfig {
+impl<C: ModelSpec> Default for GridConfig<C> {
     /// B ∈ {1, 2, 5, 10} × α ∈ {0, 0.1, 0.2, 0.4, 0.6, 0.8, 1}, 3 repetitions, defaults
     /// elsewhere.
     fn default() -> Self {
@@ -173,14 +178,14 @@ impl Default for GridConfig {
     }
 }
 
-impl GridConfig {
+impl<C: ModelSpec> GridConfig<C> {
     /// Number of cells.
     pub fn cells(&self) -> usize {
         self.x.values.len() * self.y.values.len()
     }
 
     /// The configs of repetition `rep` of cell (ix, iy): the setup (seeded) and the run.
-    pub fn resolve(&self, ix: usize, iy: usize, rep: usize) -> (SetupConfig, UnlearnConfig) {
+    pub fn resolve(&self, ix: usize, iy: usize, rep: usize) -> (SetupConfig<C>, UnlearnConfig) {
         let mut setup = self.setup.seeded(self.seed, rep);
         let mut unlearn = self.unlearn.clone();
         self.x
@@ -213,6 +218,7 @@ impl GridConfig {
             return Err(invalid("grid.reps", "must be at least 1, got 0"));
         }
         self.unlearn.validate()?;
+        self.setup.model.validate()?;
         for iy in 0..self.y.values.len() {
             for ix in 0..self.x.values.len() {
                 let (setup, unlearn) = self.resolve(ix, iy, 0);
@@ -524,18 +530,21 @@ impl CellRecord {
 
 /// A computed (possibly incomplete) grid.
 #[derive(Debug, Clone)]
-pub struct Grid {
+pub struct Grid<C = CnnConfig> {
     /// The config.
-    pub config: GridConfig,
+    pub config: GridConfig<C>,
     /// Cells in row-major order (`iy * nx + ix`); `None` for cells not computed yet.
     pub cells: Vec<Option<CellRecord>>,
     /// How many cells this call computed (the others came from the cache).
     pub computed: usize,
+    /// Why the grid has no predictions although they are enabled (the model cannot give its
+    /// per-sample Hessians, see [`HessianMethod::choose`]); `None` otherwise.
+    pub predictions_skipped: Option<String>,
     /// The run folder.
     pub dir: PathBuf,
 }
 
-impl Grid {
+impl<C> Grid<C> {
     /// Whether every cell is present.
     pub fn is_complete(&self) -> bool {
         self.cells.iter().all(Option::is_some)
@@ -613,7 +622,7 @@ impl Grid {
 /// The CSV of one or more grids: a `panel` column with each grid's label, the two axis
 /// names, then one row per present cell with every column of [`CellSummary`]. Numbers use
 /// Rust's shortest round-trip form, so equal grids give byte-identical text.
-pub fn csv(panels: &[(&str, &Grid)]) -> Result<String> {
+pub fn csv<C>(panels: &[(&str, &Grid<C>)]) -> Result<String> {
     let mut writer = csv::Writer::from_writer(vec![]);
     let mut header_written = false;
     for (label, grid) in panels {
@@ -642,15 +651,15 @@ pub fn csv(panels: &[(&str, &Grid)]) -> Result<String> {
 
 /// What the cache key hashes: the format version, the device and the resolved config.
 #[derive(Serialize)]
-struct CacheKey<'a> {
+struct CacheKey<'a, C> {
     format: u32,
     device: String,
-    config: &'a GridConfig,
+    config: &'a GridConfig<C>,
 }
 
-/// A setup with its linearisation.
-struct Prepared {
-    setup: Setup<Cnn>,
+/// A setup (model `M` at w*) with its linearisation.
+struct Prepared<M> {
+    setup: Setup<M>,
     linearised: Option<Linearised>,
 }
 
@@ -659,9 +668,16 @@ fn cell_name(cell: usize) -> String {
     format!("cell_{cell:05}")
 }
 
-/// Runs (or resumes) the grid `cfg` on `device`, caching every finished cell.
-pub fn run_grid(cfg: &GridConfig, device: &Device, opts: &GridOptions) -> Result<Grid> {
+/// Runs (or resumes) the grid `cfg` on `device`, caching every finished cell. Predictions
+/// (when enabled) need per-sample Hessians the model can give ([`HessianMethod::choose`]);
+/// when it cannot, a one-line note goes to stderr and the grid has none.
+pub fn run_grid<C: ModelSpec>(
+    cfg: &GridConfig<C>,
+    device: &Device,
+    opts: &GridOptions,
+) -> Result<Grid<C>> {
     cfg.validate()?;
+    let (method, predictions_skipped) = prediction_method(cfg, device)?;
     let dir = RunDir::open(
         &opts.runs,
         &CacheKey {
@@ -679,29 +695,27 @@ pub fn run_grid(cfg: &GridConfig, device: &Device, opts: &GridOptions) -> Result
     }
     pending.truncate(opts.max_cells.unwrap_or(usize::MAX));
     let nx = cfg.x.values.len();
-    let mut needed: BTreeMap<String, SetupConfig> = BTreeMap::new();
+    let mut needed: BTreeMap<String, SetupConfig<C>> = BTreeMap::new();
     for &cell in &pending {
         for rep in 0..cfg.reps {
             let (setup, _) = cfg.resolve(cell % nx, cell / nx, rep);
             needed.insert(setup_key(&setup)?, setup);
         }
     }
-    let needed: Vec<(String, SetupConfig)> = needed.into_iter().collect();
+    let needed: Vec<(String, SetupConfig<C>)> = needed.into_iter().collect();
     let bar = progress(opts.progress, needed.len() + pending.len());
     bar.set_message("pre-training");
     let prepared = par_map(needed.len(), opts.threads, |i| {
         let setup = needed[i].1.prepare(device)?;
-        let linearised = cfg
-            .predict
-            .enabled
-            .then(|| Linearised::at(&setup.model, setup.loss, &setup.data))
+        let linearised = method
+            .map(|m| Linearised::at(&setup.model, setup.loss, &setup.data, m))
             .transpose()?;
         bar.inc(1);
         Ok(Prepared { setup, linearised })
     })
     .into_iter()
     .collect::<Result<Vec<_>>>()?;
-    let prepared: BTreeMap<&str, &Prepared> = needed
+    let prepared: BTreeMap<&str, &Prepared<C::Model>> = needed
         .iter()
         .map(|(k, _)| k.as_str())
         .zip(&prepared)
@@ -730,12 +744,35 @@ pub fn run_grid(cfg: &GridConfig, device: &Device, opts: &GridOptions) -> Result
         config: cfg.clone(),
         cells,
         computed: pending.len(),
+        predictions_skipped,
         dir: dir.path().to_path_buf(),
     })
 }
 
+/// How the grid's predictions are made (`None` when disabled or impossible), and why they are
+/// impossible, if they are: then a one-line note goes to stderr. Decided once per grid on a
+/// freshly initialised model (every cell has the same model, p and precision).
+fn prediction_method<C: ModelSpec>(
+    cfg: &GridConfig<C>,
+    device: &Device,
+) -> Result<(Option<HessianMethod>, Option<String>)> {
+    if !cfg.predict.enabled {
+        return Ok((None, None));
+    }
+    Ok(match HessianMethod::choose(&cfg.setup.init(device)?) {
+        Ok(method) => (Some(method), None),
+        Err(reason) => {
+            eprintln!(
+                "note: no predicted boundaries for this grid (predicted_* columns are NaN): \
+                 {reason}"
+            );
+            (None, Some(reason))
+        }
+    })
+}
+
 /// The in-memory key of a setup: its JSON.
-fn setup_key(setup: &SetupConfig) -> Result<String> {
+fn setup_key<C: ModelSpec>(setup: &SetupConfig<C>) -> Result<String> {
     serde_json::to_string(setup).map_err(|source| Error::Json {
         path: PathBuf::from("<setup>"),
         source,
@@ -758,10 +795,10 @@ fn progress(show: bool, len: usize) -> ProgressBar {
 }
 
 /// Every repetition of one cell, one run at a time.
-fn compute_cell(
-    cfg: &GridConfig,
+fn compute_cell<C: ModelSpec>(
+    cfg: &GridConfig<C>,
     cell: usize,
-    prepared: &BTreeMap<&str, &Prepared>,
+    prepared: &BTreeMap<&str, &Prepared<C::Model>>,
 ) -> Result<CellRecord> {
     let nx = cfg.x.values.len();
     let outcomes = (0..cfg.reps)
@@ -778,15 +815,15 @@ fn compute_cell(
 /// Every repetition of every cell of `pending`: all unlearning runs in one
 /// [`unlearn_many`] (the same streams as [`compute_cell`]), then per cell in parallel the
 /// predictions and `finish(k, record of pending[k])`.
-fn run_cells_batched(
-    cfg: &GridConfig,
+fn run_cells_batched<C: ModelSpec>(
+    cfg: &GridConfig<C>,
     pending: &[usize],
-    prepared: &BTreeMap<&str, &Prepared>,
+    prepared: &BTreeMap<&str, &Prepared<C::Model>>,
     threads: usize,
     finish: impl Fn(usize, CellRecord) -> Result<()> + Sync,
 ) -> Result<()> {
     let keys: Vec<&str> = prepared.keys().copied().collect();
-    let setups: Vec<&Setup<Cnn>> = prepared.values().map(|p| &p.setup).collect();
+    let setups: Vec<&Setup<C::Model>> = prepared.values().map(|p| &p.setup).collect();
     let nx = cfg.x.values.len();
     let mut runs = Vec::with_capacity(pending.len() * cfg.reps);
     for &cell in pending {
@@ -813,10 +850,10 @@ fn run_cells_batched(
 
 /// The record of one cell from its runs' outcomes (one per repetition, in order), with the
 /// predicted verdicts of each repetition's setup.
-fn cell_record(
-    cfg: &GridConfig,
+fn cell_record<C: ModelSpec>(
+    cfg: &GridConfig<C>,
     cell: usize,
-    prepared: &BTreeMap<&str, &Prepared>,
+    prepared: &BTreeMap<&str, &Prepared<C::Model>>,
     outcomes: Vec<RunOutcome>,
 ) -> Result<CellRecord> {
     let nx = cfg.x.values.len();
@@ -1037,6 +1074,61 @@ mod tests {
         // α = 0: descent only, nothing escapes; the first moment agrees.
         let s = grid.summaries();
         assert_eq!((s[0].escape, s[0].predicted(Rule::FirstMoment)), (0.0, 0.0));
+    }
+
+    /// The rank-one predictions of the CNN (B ∈ {1, 3} × α ∈ {0, 0.3, 1}, 2 seeds), recorded
+    /// before the trainer became generic over models: (ix, iy, ρ, γ, λ_min(H_α), λ_max(H_α),
+    /// σ_U, [mean square, Lyapunov, first moment, pair bound]) per cell and repetition.
+    #[allow(clippy::type_complexity)]
+    #[rustfmt::skip]
+    const RANK_ONE_GOLDEN: [(usize, usize, f64, f64, f64, f64, f64, [bool; 4]); 12] = [
+        (0, 0, 1.0, -0.0022118329528696043, -2.359970127844732e-18, 0.01254785595335617, 7.156876126207942, [false, false, false, false]),
+        (0, 0, 1.0, -0.0026711079352416986, -9.265203384138007e-19, 0.010747708332157184, 8.442108395567562, [false, false, false, false]),
+        (1, 0, 1.0, -0.0014013658924667302, -2.359970127844732e-18, 0.01254785595335617, 7.156876126207942, [false, false, false, false]),
+        (1, 0, 1.0, -0.001830479976890182, -9.265203384138007e-19, 0.010747708332157184, 8.442108395567562, [false, false, false, false]),
+        (0, 1, 1.0072378839588367, -0.0010642428543287982, -0.007224834400806995, 0.008643442840657345, 10.811998089515127, [true, false, true, false]),
+        (0, 1, 1.0087069594362248, -0.00036648553568475247, -0.008688088714845336, 0.0072662317260231805, 16.023059849718717, [true, false, true, false]),
+        (1, 1, 1.0072378839588367, -0.0003176494488690532, -0.007224834400806995, 0.008643442840657345, 10.811998089515127, [true, false, true, false]),
+        (1, 1, 1.0087069594362248, -0.0003063768222143431, -0.008688088714845336, 0.0072662317260231805, 16.023059849718717, [true, false, true, false]),
+        (0, 2, 1.0249556593846072, 0.0010448460043708746, -0.02480187611984106, 3.57352699994199e-18, 24.35246783708648, [true, true, true, false]),
+        (0, 2, 1.0310987878641347, 0.0018796332209912786, -0.030860692282101924, 3.2395285481459035e-18, 27.283540332106924, [true, true, true, false]),
+        (1, 2, 1.0249556593846072, 0.001506671961996627, -0.02480187611984106, 3.57352699994199e-18, 24.35246783708648, [true, true, true, false]),
+        (1, 2, 1.0310987878641347, 0.0013931514112749028, -0.030860692282101924, 3.2395285481459035e-18, 27.283540332106924, [true, true, true, false]),
+    ];
+
+    #[test]
+    fn rank_one_predictions_of_the_cnn_are_unchanged() {
+        let mut cfg = config(3);
+        cfg.y.values = vec![0.0, 0.3, 1.0];
+        let dir = tempfile::tempdir().unwrap();
+        let grid = run(&cfg, dir.path(), None, 2);
+        let got: Vec<_> = grid
+            .cells
+            .iter()
+            .flatten()
+            .flat_map(|c| c.reps.iter().map(move |r| (c.ix, c.iy, r)))
+            .collect();
+        assert_eq!(got.len(), RANK_ONE_GOLDEN.len());
+        for ((ix, iy, r), golden) in got.into_iter().zip(RANK_ONE_GOLDEN) {
+            let p = r.prediction.as_ref().expect("CNN grids predict");
+            let (gx, gy, rho, gamma, lmin, lmax, sigma_u, verdicts) = golden;
+            assert_eq!((ix, iy), (gx, gy));
+            for (name, rust, reference) in [
+                ("rho", p.rho, rho),
+                ("gamma", p.gamma, gamma),
+                ("lambda_min_h_alpha", p.lambda_min_h_alpha, lmin),
+                ("lambda_max_h_alpha", p.lambda_max_h_alpha, lmax),
+                ("sigma_u", p.sigma_u, sigma_u),
+            ] {
+                // 1e-9 relative, 1e-15 absolute for the round-off zeros of λ(H_α).
+                assert!(
+                    (rust - reference).abs() <= 1e-9 * reference.abs() + 1e-15,
+                    "cell ({ix}, {iy}) {name}: rust={rust}, reference={reference}"
+                );
+            }
+            let rules = [p.mean_square, p.lyapunov, p.first_moment, p.pair_bound];
+            assert_eq!(rules, verdicts, "cell ({ix}, {iy})");
+        }
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub use grid::{
 };
 pub use mia::auc;
 pub use outcome::Snapshot;
-pub use predict::{Linearised, PredictConfig, Prediction};
+pub use predict::{HessianMethod, Linearised, PredictConfig, Prediction};
 pub use retrain::Reference;
 pub use run::{RunOutcome, Success, UnlearnConfig, unlearn};
 pub use setup::{Setup, SetupConfig};

@@ -1,22 +1,36 @@
 //! The boundary predicted from the curvature at w* (SCIENCE.md §1–§3): the per-sample
-//! Hessians H_i = c_i g_i g_iᵀ of the model at w* (rank-one, exact for the ReLU CNN) feed the
-//! stability engine, which decides per (η, α, B) whether the linearised step escapes:
-//! ρ(T) > 1 (mean square), γ > 0 (almost sure, from simulated linear runs), first moment
-//! (λ_min(H_α) < 0 or λ_max(H_α) > 2/η) and the pair coherence bound.
+//! Hessians H_i of the model at w* feed the stability engine, which decides per (η, α, B)
+//! whether the linearised step escapes: ρ(T) > 1 (mean square), γ > 0 (almost sure, from
+//! simulated linear runs), first moment (λ_min(H_α) < 0 or λ_max(H_α) > 2/η) and the pair
+//! coherence bound.
 //!
-//! Only the n×n Gram matrix G Gᵀ of the per-sample gradients leaves the device: with
-//! G Gᵀ = V Λ Vᵀ the rows of V Λ^{1/2} (n×r, eigenvalues below 1e-12·λ_max dropped) have the
-//! same inner products as the g_i, so they are the g_i written in an r-dimensional
-//! orthonormal basis of their span, and the parameter count p never enters.
+//! How the H_i are built ([`HessianMethod::choose`]) depends on the model:
+//!
+//! - **Rank one**, for a model whose [`Model::rank_one_hessians`] is true (the ReLU CNN):
+//!   H_i = c_i g_i g_iᵀ. Only the n×n Gram matrix G Gᵀ of the per-sample gradients leaves the
+//!   device: with G Gᵀ = V Λ Vᵀ the rows of V Λ^{1/2} (n×r, eigenvalues below 1e-12·λ_max
+//!   dropped) have the same inner products as the g_i, so they are the g_i written in an
+//!   r-dimensional orthonormal basis of their span, and the parameter count p never enters.
+//! - **Dense**, for any other model with p ≤ [`GenericOptions::default`]'s `dense_max_params`
+//!   and f64 parameters: the dense finite-difference per-sample Hessians of the probes
+//!   ([`per_sample_hessians`]). They are indefinite in general (the ℓ'_i ∇²f_i term), while
+//!   the stability engine takes PSD Hessians, so each is replaced by its PSD part (negative
+//!   eigenvalues set to 0, the nearest PSD matrix in Frobenius norm) \[choice\], as the
+//!   rank-one path clamps c_i at 0.
+//! - **None** otherwise (a curved model with more parameters, or f32): no predictions; the
+//!   grid prints a one-line note on stderr, its `predicted_*` CSV columns are NaN and no
+//!   boundaries are drawn. The rank-one formula is never used for a model that does not
+//!   declare rank-one Hessians.
 //!
 //! Verdicts use a relative tolerance [`TOLERANCE`]: outside the span of the forget and retain
-//! gradients the step is the identity (eigenvalue exactly 1 of T, 0 of H_α), so round-off
+//! curvature the step is the identity (eigenvalue exactly 1 of T, 0 of H_α), so round-off
 //! must not turn "neutral" into "diverges" (e.g. at α = 0 the forget-only directions of the
-//! span have H_α-eigenvalue 0 up to 1e-17). λ_min(H_α) is reported over R^p (0 counts, as
-//! p ≫ r for the CNN).
+//! span have H_α-eigenvalue 0 up to 1e-17). λ_min(H_α) is reported over R^p (0 counts when the
+//! span is smaller than R^p, as for the CNN, where p ≫ r).
 
+use burn::tensor::DType;
 use frontier_model::{DeviceData, Loss, Model};
-use frontier_probes::{SampleCurvature, retain_first};
+use frontier_probes::{GenericOptions, SampleCurvature, per_sample_hessians, retain_first};
 use frontier_stability::bounds::{coherence, coherence_bound};
 use frontier_stability::first_moment::first_moment;
 use frontier_stability::lyapunov::lyapunov;
@@ -120,6 +134,40 @@ pub const RULES: [Rule; 4] = [
     Rule::CoherenceBound,
 ];
 
+/// How the per-sample Hessians at w* are built (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HessianMethod {
+    /// H_i = c_i g_i g_iᵀ from the Gram matrix (models with rank-one Hessians; any p).
+    RankOne,
+    /// Dense finite-difference per-sample Hessians, PSD parts (small p, f64).
+    Dense,
+}
+
+impl HessianMethod {
+    /// The method for `model` (at its parameters, whose dtype decides f64), or why the
+    /// boundaries cannot be predicted for it, in one line.
+    pub fn choose<M: Model>(model: &M) -> std::result::Result<HessianMethod, String> {
+        if model.rank_one_hessians() {
+            return Ok(HessianMethod::RankOne);
+        }
+        let (name, p) = (model.name(), model.param_count());
+        let max = GenericOptions::default().dense_max_params;
+        if p > max {
+            return Err(format!(
+                "the {name} model's per-sample Hessians are not rank one and p = {p} parameters \
+                 exceed the {max} of dense finite-difference Hessians"
+            ));
+        }
+        if model.params().dtype() != DType::F64 {
+            return Err(format!(
+                "dense finite-difference Hessians of the {name} model need f64 parameters \
+                 (--dtype f64)"
+            ));
+        }
+        Ok(HessianMethod::Dense)
+    }
+}
+
 /// The linearised problem at w*: retain and forget curvature in span coordinates.
 #[derive(Debug, Clone)]
 pub struct Linearised {
@@ -130,23 +178,42 @@ pub struct Linearised {
 
 impl Linearised {
     /// Probes `model` at its parameters on the training rows of `data` (split by its forget
-    /// mask; at least one retain and one forget row).
-    pub fn at<M: Model>(model: &M, loss: Loss, data: &DeviceData) -> Result<Linearised> {
+    /// mask; at least one retain and one forget row), building the H_i by `method` (from
+    /// [`HessianMethod::choose`]).
+    pub fn at<M: Model>(
+        model: &M,
+        loss: Loss,
+        data: &DeviceData,
+        method: HessianMethod,
+    ) -> Result<Linearised> {
         let (x, y) = retain_first(data.x.clone(), data.y.clone(), &data.forget);
-        let samples = SampleCurvature::new(model, loss, x, y);
+        let samples = SampleCurvature::new(model, loss, x.clone(), y.clone());
         let n_forget = data.forget.iter().filter(|&&f| f).count();
         let n_retain = samples.n() - n_forget;
-        let g = gram_factor(&samples.gram);
-        let family = |start: usize, len: usize| {
-            let c: Vec<f64> = samples.c[start..start + len]
-                .iter()
-                .map(|c| c.max(0.0))
-                .collect();
-            Family::rank_one(&g.rows(start, len).into_owned(), &c)
+        let (retain, forget) = match method {
+            HessianMethod::RankOne => {
+                let g = gram_factor(&samples.gram);
+                let family = |start: usize, len: usize| {
+                    let c: Vec<f64> = samples.c[start..start + len]
+                        .iter()
+                        .map(|c| c.max(0.0))
+                        .collect();
+                    Family::rank_one(&g.rows(start, len).into_owned(), &c)
+                };
+                (family(0, n_retain)?, family(n_retain, n_forget)?)
+            }
+            HessianMethod::Dense => {
+                let step = GenericOptions::default().relative_step;
+                let mut h: Vec<DMatrix<f64>> = per_sample_hessians(model, loss, x, y, step)?
+                    .into_iter()
+                    .map(psd_part)
+                    .collect();
+                let forget = h.split_off(n_retain);
+                (Family::dense(h)?, Family::dense(forget)?)
+            }
         };
-        let curvature = Curvature::new(&family(0, n_retain)?, Some(&family(n_retain, n_forget)?))?;
         Ok(Linearised {
-            curvature,
+            curvature: Curvature::new(&retain, Some(&forget))?,
             residual_grad_norm: samples.residual_grad_norm(),
         })
     }
@@ -162,8 +229,10 @@ impl Linearised {
     ) -> Result<Prediction> {
         let problem = Problem::new(&self.curvature, settings)?;
         let mut first = first_moment(&problem);
-        first.lambda_min = first.lambda_min.min(0.0);
-        first.lambda_max = first.lambda_max.max(0.0);
+        if self.curvature.rank() < self.curvature.dim() {
+            first.lambda_min = first.lambda_min.min(0.0);
+            first.lambda_max = first.lambda_max.max(0.0);
+        }
         let scale = first.abs_max();
         let first_diverges =
             first.lambda_min < -TOLERANCE * scale || first.lambda_max > 2.0 / settings.eta;
@@ -226,9 +295,33 @@ pub fn gram_factor(gram: &DMatrix<f64>) -> DMatrix<f64> {
     })
 }
 
+/// The PSD part V max(Λ, 0) Vᵀ of a symmetric matrix V Λ Vᵀ: its nearest PSD matrix in the
+/// Frobenius norm.
+fn psd_part(h: DMatrix<f64>) -> DMatrix<f64> {
+    let eig = SymmetricEigen::new(h);
+    let clipped = eig.eigenvalues.map(|l| l.max(0.0));
+    let v = &eig.eigenvectors;
+    let half = v * DMatrix::from_diagonal(&clipped.map(f64::sqrt));
+    &half * half.transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn psd_part_drops_the_negative_eigenvalues() {
+        // Q diag(2, −0.5, 0.25) Qᵀ for a rotation Q → Q diag(2, 0, 0.25) Qᵀ.
+        let q = nalgebra::Rotation3::from_euler_angles(0.3, -0.7, 1.1).into_inner();
+        let q = DMatrix::from_fn(3, 3, |i, j| q[(i, j)]);
+        let with = |d: [f64; 3]| {
+            &q * DMatrix::from_diagonal(&nalgebra::DVector::from_column_slice(&d)) * q.transpose()
+        };
+        let got = psd_part(with([2.0, -0.5, 0.25]));
+        let err = (&got - with([2.0, 0.0, 0.25])).amax();
+        assert!(err < 1e-14, "max error {err}");
+        assert_eq!(got, got.transpose(), "exactly symmetric");
+    }
 
     #[test]
     fn gram_factor_reproduces_the_inner_products_with_the_rank() {

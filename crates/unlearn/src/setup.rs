@@ -3,7 +3,7 @@
 
 use burn::tensor::Device;
 use frontier_model::{
-    Cnn, CnnConfig, DataConfig, Dataset, DeviceData, Loss, Model, Precision, TrainConfig,
+    CnnConfig, DataConfig, Dataset, DeviceData, Loss, Model, ModelSpec, Precision, TrainConfig,
     TrainReport, pretrain,
 };
 use serde::{Deserialize, Serialize};
@@ -13,36 +13,53 @@ use crate::outcome::{Anchors, Snapshot, norm};
 use crate::retrain::Reference;
 use crate::seeds;
 
-/// How to build a CNN setup: data, model, pre-training and the float precision.
+/// How to build a setup: data, model (any [`ModelSpec`]; the CNN by default), pre-training and
+/// the float precision.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SetupConfig {
+#[serde(
+    default,
+    deny_unknown_fields,
+    bound(serialize = "C: Serialize", deserialize = "C: ModelSpec")
+)]
+pub struct SetupConfig<C = CnnConfig> {
     /// The signal-plus-noise data (n, d, P, SNR, forget set, …).
     pub data: DataConfig,
-    /// The CNN (m, σ_0, init seed).
-    pub model: CnnConfig,
+    /// The model's config (e.g. the CNN's m, σ_0, init seed).
+    pub model: C,
     /// Pre-training (loss, η, step budget, loss tolerance); also used for the retrain reference.
     pub pretrain: TrainConfig,
     /// Float precision of the model's tensors.
     pub precision: Precision,
 }
 
-impl SetupConfig {
+impl<C: ModelSpec> SetupConfig<C> {
     /// The config of repetition `rep` under master seed `seed`: the data and init seeds are
     /// derived from (seed, rep), so they are shared by every cell of a grid that does not
     /// change the data (common random numbers across B, α, η and SNR).
-    pub fn seeded(&self, seed: u64, rep: usize) -> SetupConfig {
+    pub fn seeded(&self, seed: u64, rep: usize) -> SetupConfig<C> {
         let mut out = self.clone();
         out.data.seed = seeds::derive(seed, rep as u64, seeds::DATA);
-        out.model.seed = seeds::derive(seed, rep as u64, seeds::INIT);
+        out.model = self
+            .model
+            .with_seed(seeds::derive(seed, rep as u64, seeds::INIT));
         out
     }
 
-    /// Generates the data, initialises the CNN and builds the [`Setup`] on `device`.
-    pub fn prepare(&self, device: &Device) -> Result<Setup<Cnn>> {
+    /// A freshly initialised model (before pre-training) on `device`.
+    pub fn init(&self, device: &Device) -> Result<C::Model> {
+        Ok(self.model.init(&self.data, device, self.precision)?)
+    }
+
+    /// Generates the data, initialises the model and builds the [`Setup`] on `device`.
+    pub fn prepare(&self, device: &Device) -> Result<Setup<C::Model>> {
         let data = Dataset::generate(&self.data)?;
-        let init = self.model.init(self.data.d, device, self.precision)?;
-        Setup::new(init, &data, &self.pretrain, device, self.precision)
+        Setup::new(
+            self.init(device)?,
+            &data,
+            &self.pretrain,
+            device,
+            self.precision,
+        )
     }
 }
 

@@ -1,7 +1,7 @@
 //! The MLP's configuration (the `[model]` section of a config file when `model = "mlp"`).
 
 use burn::tensor::Device;
-use frontier_model::{Precision, tensor_from};
+use frontier_model::{DataConfig, ModelSpec, Precision, tensor_from};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
@@ -93,6 +93,39 @@ impl MlpConfig {
     }
 }
 
+impl ModelSpec for MlpConfig {
+    type Model = Mlp;
+
+    fn init(
+        &self,
+        data: &DataConfig,
+        device: &Device,
+        precision: Precision,
+    ) -> frontier_model::Result<Mlp> {
+        Ok(MlpConfig::init(
+            self,
+            [data.patches, data.d],
+            device,
+            precision,
+        )?)
+    }
+
+    fn with_seed(&self, seed: u64) -> Self {
+        Self {
+            seed,
+            ..self.clone()
+        }
+    }
+
+    fn validate(&self) -> frontier_model::Result<()> {
+        Ok(MlpConfig::validate(self)?)
+    }
+
+    fn describe(&self) -> String {
+        format!("h = {}, {}", self.hidden, self.activation.name())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +171,31 @@ mod tests {
             .expect("known keys parse");
         assert_eq!((cfg.hidden, cfg.activation), (8, Activation::Tanh));
         assert!(serde_json::from_str::<MlpConfig>(r#"{"width": 8}"#).is_err());
+    }
+
+    #[test]
+    fn the_spec_builds_from_the_data_config_and_reports_errors_by_field() {
+        let device = Device::flex();
+        let data = DataConfig {
+            d: 4,
+            ..DataConfig::default()
+        };
+        let cfg = MlpConfig {
+            hidden: 3,
+            ..MlpConfig::default()
+        };
+        let mlp = ModelSpec::init(&cfg, &data, &device, Precision::F64).unwrap();
+        assert_eq!(mlp.param_count(), 3 * (data.patches * 4 + 2));
+        assert!(!mlp.rank_one_hessians());
+        let reseeded = cfg.with_seed(9);
+        assert_eq!((reseeded.seed, reseeded.hidden), (9, 3));
+        assert_eq!(cfg.describe(), "h = 3, softplus");
+        let bad = MlpConfig {
+            hidden: 0,
+            ..MlpConfig::default()
+        };
+        let err = ModelSpec::validate(&bad).unwrap_err().to_string();
+        assert!(err.contains("model.hidden"), "{err}");
     }
 
     #[test]

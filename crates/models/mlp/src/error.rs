@@ -23,3 +23,14 @@ pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> MlpErro
         reason: reason.into(),
     }
 }
+
+/// The model crate's error, so that [`frontier_model::ModelSpec`] can report MLP config errors.
+impl From<MlpError> for frontier_model::ModelError {
+    fn from(e: MlpError) -> Self {
+        match e {
+            MlpError::InvalidConfig { field, reason } => {
+                frontier_model::ModelError::InvalidConfig { field, reason }
+            }
+        }
+    }
+}
