@@ -222,7 +222,7 @@ fn unlearn_steps(
 const SIM_STEPS: usize = 2000;
 
 /// One step of the linearised simulator on dense rank-one families of rank r (r retain +
-/// forget samples, 90 % retain), B_r = B_f = 5, α = 0.5: the time of 2000 steps / 2000.
+/// forget samples, 90 % retain), B_r = B_f = min(5, n_f), α = 0.5: the time of 2000 steps / 2000.
 fn simulator_step(reps: usize, r: usize) -> Result<Measured> {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let family = |rows: usize, rng: &mut ChaCha8Rng| {
@@ -234,7 +234,7 @@ fn simulator_step(reps: usize, r: usize) -> Result<Measured> {
     let retain = family(r - n_forget, &mut rng)?;
     let forget = family(n_forget, &mut rng)?;
     let curvature = Curvature::new(&retain, Some(&forget))?;
-    let (b, eta) = (5, 1e-3);
+    let (b, eta) = (5.min(n_forget), 1e-3);
     let problem = Problem::new(&curvature, Settings::new(eta, 0.5, b))?;
     let opts = SimOptions {
         steps: SIM_STEPS,

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `frontier` command line, one test binary with modules.
 
+mod bench;
 mod cli;
 mod coherence;
 mod heatmap;

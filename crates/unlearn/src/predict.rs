@@ -28,10 +28,16 @@
 //! span have H_α-eigenvalue 0 up to 1e-17). λ_min(H_α) is reported over R^p (0 counts when the
 //! span is smaller than R^p, as for the CNN, where p ≫ r).
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
 use burn::tensor::DType;
 use frontier_model::{DeviceData, Loss, Model};
-use frontier_probes::{GenericOptions, SampleCurvature, per_sample_hessians, retain_first};
-use frontier_stability::bounds::{coherence, coherence_bound};
+use frontier_probes::{
+    Coherence, CurvatureGram, GenericOptions, SampleCurvature, per_sample_hessians, retain_first,
+    try_coherence,
+};
+use frontier_stability::bounds::{coherence_bound, curvature_gram};
 use frontier_stability::first_moment::first_moment;
 use frontier_stability::lyapunov::lyapunov;
 use frontier_stability::mean_square::{PowerOptions, rho};
@@ -169,9 +175,14 @@ impl HessianMethod {
 }
 
 /// The linearised problem at w*: retain and forget curvature in span coordinates.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Linearised {
     curvature: Curvature,
+    /// tr(H_i H_j) of every pair of samples, (n_r + n_f)², behind the coherences.
+    gram: CurvatureGram,
+    /// The coherences at each α asked so far (keyed by its bits): they do not depend on η or
+    /// B, so the cells of a grid that differ only there share one pair-coherence solve.
+    coherences: Mutex<BTreeMap<u64, Coherence>>,
     /// ‖(1/n) Σ_i ∇ℓ_i(w*)‖₂: how far w* is from the zero-gradient assumption.
     pub residual_grad_norm: f64,
 }
@@ -212,10 +223,24 @@ impl Linearised {
                 (Family::dense(h)?, Family::dense(forget)?)
             }
         };
+        let curvature = Curvature::new(&retain, Some(&forget))?;
         Ok(Linearised {
-            curvature: Curvature::new(&retain, Some(&forget))?,
+            gram: curvature_gram(&curvature)?,
+            coherences: Mutex::new(BTreeMap::new()),
+            curvature,
             residual_grad_norm: samples.residual_grad_norm(),
         })
+    }
+
+    /// σ, σ_R, σ_F, σ_RF, σ_U at mixing ratio `alpha`, computed once per α.
+    fn coherence(&self, alpha: f64) -> Result<Coherence> {
+        let key = alpha.to_bits();
+        if let Some(c) = self.coherences.lock().expect("not poisoned").get(&key) {
+            return Ok(*c);
+        }
+        let c = try_coherence(&self.gram, alpha)?;
+        self.coherences.lock().expect("not poisoned").insert(key, c);
+        Ok(c)
     }
 
     /// The verdicts for one step setting; the simulated runs behind γ use the streams of
@@ -262,7 +287,7 @@ impl Linearised {
             ..SimOptions::default()
         };
         let gamma = lyapunov(&problem, &sim, cell)?.gamma;
-        let coh = coherence(&problem)?;
+        let coh = self.coherence(settings.alpha)?;
         let bound = coherence_bound(&problem, &coh, &first);
         Ok(Prediction {
             rho: rho_value,

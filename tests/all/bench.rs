@@ -1,0 +1,51 @@
+//! `frontier bench`: the kernel table and its CSV.
+
+use crate::cli::{fails_with, ok, text};
+
+/// `--quick` times every kernel once per repetition and writes one CSV row per kernel with
+/// consistent numbers: min ≤ median ≤ max, and GFLOP/s = flops / median / 1e9.
+#[test]
+fn quick_suite_writes_a_consistent_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ok(&[
+        "bench",
+        "--quick",
+        "--reps",
+        "2",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    let printed = text(&out);
+    let csv = std::fs::read_to_string(dir.path().join("flex.csv")).unwrap();
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let mut kernels = Vec::new();
+    for record in reader.records() {
+        let record = record.unwrap();
+        let number = |name: &str| record[column(name)].parse::<f64>().unwrap();
+        let (median, min, max) = (number("median_s"), number("min_s"), number("max_s"));
+        assert!(0.0 < min && min <= median && median <= max, "{record:?}");
+        let gflops = number("flops") / median / 1e9;
+        assert!((number("gflops") - gflops).abs() <= 1e-9 * gflops, "{record:?}");
+        assert_eq!(&record[column("reps")], "2");
+        assert!(record[column("backend")].starts_with("flex"));
+        kernels.push(record[column("name")].to_string());
+        assert!(printed.contains(&record[column("name")]), "{printed}");
+    }
+    for kernel in [
+        "matmul",
+        "per_sample_grads",
+        "gram",
+        "unlearn_step_batched",
+        "unlearn_step_per_run",
+        "simulator_step",
+    ] {
+        assert!(kernels.iter().any(|k| k == kernel), "{kernel} in {kernels:?}");
+    }
+}
+
+#[test]
+fn zero_repetitions_are_refused() {
+    fails_with(&["bench", "--quick", "--reps", "0"], &["--reps"]);
+}
