@@ -39,7 +39,7 @@ pub struct Report {
     pub sigma_u: f64,
 }
 
-/// Runs every criterion on `problem`: ρ(T) (default power-iteration
+/// Runs every criterion on `problem`: ρ(T) (default solver
 /// options), the first moment, the coherence numbers and bound, and
 /// `sim.reps` simulated runs (divergence statistics and γ), cell index 0.
 pub fn analyze(problem: &Problem<'_>, sim: &SimOptions) -> Result<Report> {

@@ -66,7 +66,7 @@ pub struct Cell {
     pub mean_final_norm: f64,
     /// ρ(T) on the curvature span.
     pub rho: f64,
-    /// Whether the power iteration for ρ converged.
+    /// Whether the eigen-solve for ρ converged.
     pub rho_converged: bool,
     /// Lyapunov exponent γ from the same runs.
     pub lyapunov: f64,

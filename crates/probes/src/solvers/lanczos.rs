@@ -171,7 +171,40 @@ fn wanted(m: usize, top: usize, bottom: usize) -> Vec<usize> {
 /// If the Krylov space becomes invariant the process restarts with a random vector orthogonal
 /// to the basis. Like every Krylov method it may miss extra copies of a repeated eigenvalue
 /// when `top`/`bottom` > 1. With `max_iter ≥ p` the result is exact up to round-off.
+///
+/// Starts from a random unit vector (seeded by `options.seed`); see [`lanczos_from`] for a
+/// chosen start.
 pub fn lanczos<A: LinearOperator + ?Sized>(op: &A, options: &LanczosOptions) -> EigenResult {
+    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+    let start = random_unit_vector(op.dim(), &mut rng);
+    run(op, start, rng, options)
+}
+
+/// [`lanczos`] from the given start vector (length p, non-zero; it is normalised), e.g. one
+/// known to overlap the wanted eigenvector: the all-ones vector for the Perron vector of an
+/// entrywise non-negative matrix, the identity for the PSD top eigen-matrix of a positive map.
+/// Every Ritz value lies in [λ_min, λ_max], so `top[0]` is a lower bound on λ_max whether or
+/// not it converged. `options.seed` seeds only the restart vectors.
+///
+/// # Panics
+/// If `start.len()` ≠ p.
+pub fn lanczos_from<A: LinearOperator + ?Sized>(
+    op: &A,
+    start: &[f64],
+    options: &LanczosOptions,
+) -> EigenResult {
+    assert_eq!(start.len(), op.dim(), "lanczos_from: start vector length");
+    let rng = ChaCha8Rng::seed_from_u64(options.seed);
+    run(op, start.to_vec(), rng, options)
+}
+
+/// The Lanczos loop of [`lanczos`] from `start`, with `rng` for restarts.
+fn run<A: LinearOperator + ?Sized>(
+    op: &A,
+    start: Vec<f64>,
+    mut rng: ChaCha8Rng,
+    options: &LanczosOptions,
+) -> EigenResult {
     let p = op.dim();
     if p == 0 {
         return EigenResult {
@@ -182,8 +215,6 @@ pub fn lanczos<A: LinearOperator + ?Sized>(op: &A, options: &LanczosOptions) -> 
             converged: true,
         };
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
-    let start = random_unit_vector(p, &mut rng);
     let mut process = LanczosProcess::new(op, start);
     let max_steps = options.max_iter.clamp(1, p);
     let needed = options.top.max(options.bottom).max(1);
@@ -337,5 +368,43 @@ mod tests {
         let empty = DenseOperator::new(DMatrix::zeros(0, 0)).unwrap();
         assert_eq!(empty.dim(), 0);
         assert!(lanczos(&empty, &LanczosOptions::default()).top.is_empty());
+    }
+
+    #[test]
+    fn chosen_start_vector() {
+        // The all-ones matrix from the all-ones start: an eigenvector, so one step is exact.
+        let n = 40;
+        let ones = DenseOperator::new(DMatrix::from_element(n, n, 1.0)).unwrap();
+        let top_only = LanczosOptions {
+            top: 1,
+            bottom: 0,
+            ..Default::default()
+        };
+        let r = lanczos_from(&ones, &vec![1.0; n], &top_only);
+        assert!(r.converged && r.iterations == 1, "{r:?}");
+        assert!(rel(r.top[0], n as f64, 1.0) < 1e-12, "rust={}", r.top[0]);
+        // A Wishart matrix from a fixed start: the full solve matches the reference, and a
+        // truncated one is still a lower bound on λ_max.
+        let x = random_matrix(80, 80, 37);
+        let op = DenseOperator::new(&x * x.transpose() / 80.0).unwrap();
+        let want = *sorted_eigenvalues(op.matrix()).last().unwrap();
+        let start = vec![1.0; 80];
+        let r = lanczos_from(&op, &start, &top_only);
+        assert!(r.converged, "residual {}", r.residual);
+        assert!(
+            rel(r.top[0], want, 1e-300) < 1e-8,
+            "rust={}, reference={want}",
+            r.top[0]
+        );
+        let short = LanczosOptions {
+            max_iter: 4,
+            ..top_only
+        };
+        let r = lanczos_from(&op, &start, &short);
+        assert!(
+            r.iterations == 4 && r.top[0] <= want,
+            "rust={}, reference={want}",
+            r.top[0]
+        );
     }
 }
