@@ -242,10 +242,12 @@ impl<C: ModelSpec> Figures<'_, C> {
         let grid = run_grid(cfg, &ctx.device, &opts)
             .with_context(|| format!("{} unlearning grid", self.title_name()))?;
         eprintln!(
-            "  grid {}: {} of {} cells computed, the rest cached",
+            "  grid {}: {} of {} cells computed, the rest cached (setups {:.1} s, cells {:.1} s)",
             grid.dir.display(),
             grid.computed,
-            cfg.cells()
+            cfg.cells(),
+            grid.setup_seconds,
+            grid.cells_seconds
         );
         Ok(grid)
     }

@@ -27,7 +27,10 @@ fn quick_suite_writes_a_consistent_csv() {
         let (median, min, max) = (number("median_s"), number("min_s"), number("max_s"));
         assert!(0.0 < min && min <= median && median <= max, "{record:?}");
         let gflops = number("flops") / median / 1e9;
-        assert!((number("gflops") - gflops).abs() <= 1e-9 * gflops, "{record:?}");
+        assert!(
+            (number("gflops") - gflops).abs() <= 1e-9 * gflops,
+            "{record:?}"
+        );
         assert_eq!(&record[column("reps")], "2");
         assert!(record[column("backend")].starts_with("flex"));
         kernels.push(record[column("name")].to_string());
@@ -41,7 +44,10 @@ fn quick_suite_writes_a_consistent_csv() {
         "unlearn_step_per_run",
         "simulator_step",
     ] {
-        assert!(kernels.iter().any(|k| k == kernel), "{kernel} in {kernels:?}");
+        assert!(
+            kernels.iter().any(|k| k == kernel),
+            "{kernel} in {kernels:?}"
+        );
     }
 }
 

@@ -254,12 +254,10 @@ pub fn try_coherence(gram: &CurvatureGram, alpha: f64) -> Result<Coherence> {
     let (sigma_u, sigma_u_signed) = if n_r == 0 || n_f == 0 {
         (0.0, 0.0)
     } else {
-        let denominator = gram.max_pair_spectral_radius(alpha);
-        let su = |signed| -> Result<f64> {
-            let op = PairOperator::new(gram, alpha, signed)?;
-            Ok(ratio(lambda_max(&op), denominator))
-        };
-        (su(false)?, su(true)?)
+        (
+            pair_coherence(gram, alpha, false)?,
+            pair_coherence(gram, alpha, true)?,
+        )
     };
     Ok(Coherence {
         sigma,
@@ -269,6 +267,15 @@ pub fn try_coherence(gram: &CurvatureGram, alpha: f64) -> Result<Coherence> {
         sigma_u,
         sigma_u_signed,
     })
+}
+
+/// σ_U alone (`signed` = false) or σ_U_signed (true) at mixing weight α, as in
+/// [`try_coherence`]: for callers that need only the pair coherence (one pair solve instead of
+/// two, and none of the α-independent solves). Errors as [`PairOperator::new`] does (α out of
+/// range, an empty retain or forget set).
+pub fn pair_coherence(gram: &CurvatureGram, alpha: f64, signed: bool) -> Result<f64> {
+    let op = PairOperator::new(gram, alpha, signed)?;
+    Ok(ratio(lambda_max(&op), gram.max_pair_spectral_radius(alpha)))
 }
 
 /// num / den, or 0 when den is 0 (an empty set or zero curvature).

@@ -30,7 +30,9 @@ pub mod samples;
 pub mod solvers;
 pub mod weights;
 
-pub use coherence::{Coherence, CurvatureGram, PairSpectra, coherence, try_coherence};
+pub use coherence::{
+    Coherence, CurvatureGram, PairSpectra, coherence, pair_coherence, try_coherence,
+};
 pub use error::{Error, Result};
 pub use generic::{
     CoherenceStdError, CurvatureMethod, GenericCoherenceReport, GenericOptions, HutchinsonGram,

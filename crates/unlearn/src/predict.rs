@@ -34,11 +34,11 @@ use std::sync::Mutex;
 use burn::tensor::DType;
 use frontier_model::{DeviceData, Loss, Model};
 use frontier_probes::{
-    Coherence, CurvatureGram, GenericOptions, SampleCurvature, per_sample_hessians, retain_first,
-    try_coherence,
+    CurvatureGram, GenericOptions, SampleCurvature, pair_coherence, per_sample_hessians,
+    retain_first,
 };
-use frontier_stability::bounds::{coherence_bound, curvature_gram};
-use frontier_stability::first_moment::first_moment;
+use frontier_stability::bounds::{curvature_gram, pair_bound};
+use frontier_stability::first_moment::{FirstMoment, first_moment};
 use frontier_stability::lyapunov::lyapunov;
 use frontier_stability::mean_square::{PowerOptions, rho};
 use frontier_stability::simulate::{InitialState, SimOptions};
@@ -52,7 +52,7 @@ use crate::error::Result;
 /// Relative tolerance of the verdicts: ρ > 1 + tol, γ > tol, λ_min(H_α) < −tol·|λ|_max(H_α).
 pub const TOLERANCE: f64 = 1e-9;
 
-/// Power iterations for ρ(T) when the first moment already diverges (ρ(T) > 1 is then
+/// Lanczos steps for ρ(T) when the first moment already diverges (ρ(T) > 1 is then
 /// certain; the iterations only refine the reported value).
 const FIRST_MOMENT_ITER: usize = 20;
 
@@ -66,9 +66,10 @@ pub struct PredictConfig {
     pub sim_steps: usize,
     /// Simulated linear runs per cell and seed behind γ.
     pub sim_reps: usize,
-    /// Power iteration for ρ(T): relative residual tolerance.
+    /// Lanczos iteration for ρ(T): relative residual tolerance (the field keeps its old name
+    /// so configs stay valid).
     pub power_tol: f64,
-    /// Power iteration for ρ(T): iteration cap (the Rayleigh quotient is a lower bound on ρ,
+    /// Lanczos iteration for ρ(T): step cap (the top Ritz value is a lower bound on ρ,
     /// so a capped estimate above 1 still proves divergence).
     pub power_max_iter: usize,
 }
@@ -89,11 +90,11 @@ impl Default for PredictConfig {
 /// The verdicts for one (setup, settings).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prediction {
-    /// ρ(T) on the curvature span (growth of E‖u‖² per step): the larger of the power
-    /// iteration's Rayleigh quotient and ρ(I − ηH_α)², both lower bounds.
+    /// ρ(T) on the curvature span (growth of E‖u‖² per step): the larger of the Lanczos
+    /// iteration's top Ritz value and ρ(I − ηH_α)², both lower bounds.
     #[serde(with = "crate::cache::lossless")]
     pub rho: f64,
-    /// Whether its power iteration converged.
+    /// Whether its Lanczos iteration converged.
     pub rho_converged: bool,
     /// Lyapunov exponent γ (log growth of ‖u‖ per step).
     #[serde(with = "crate::cache::lossless")]
@@ -174,15 +175,22 @@ impl HessianMethod {
     }
 }
 
+/// What the predictions at one α share: the pair coherence σ_U and λ_min/λ_max(H_α).
+#[derive(Debug, Clone, Copy)]
+struct AlphaTerms {
+    sigma_u: f64,
+    first: FirstMoment,
+}
+
 /// The linearised problem at w*: retain and forget curvature in span coordinates.
 #[derive(Debug)]
 pub struct Linearised {
     curvature: Curvature,
-    /// tr(H_i H_j) of every pair of samples, (n_r + n_f)², behind the coherences.
+    /// tr(H_i H_j) of every pair of samples, (n_r + n_f)², behind σ_U.
     gram: CurvatureGram,
-    /// The coherences at each α asked so far (keyed by its bits): they do not depend on η or
-    /// B, so the cells of a grid that differ only there share one pair-coherence solve.
-    coherences: Mutex<BTreeMap<u64, Coherence>>,
+    /// What depends on α alone, per α asked so far (keyed by its bits): the cells of a grid
+    /// that differ only in η or B share one pair-coherence solve and one eigen-solve of H_α.
+    by_alpha: Mutex<BTreeMap<u64, AlphaTerms>>,
     /// ‖(1/n) Σ_i ∇ℓ_i(w*)‖₂: how far w* is from the zero-gradient assumption.
     pub residual_grad_norm: f64,
 }
@@ -226,21 +234,28 @@ impl Linearised {
         let curvature = Curvature::new(&retain, Some(&forget))?;
         Ok(Linearised {
             gram: curvature_gram(&curvature)?,
-            coherences: Mutex::new(BTreeMap::new()),
+            by_alpha: Mutex::new(BTreeMap::new()),
             curvature,
             residual_grad_norm: samples.residual_grad_norm(),
         })
     }
 
-    /// σ, σ_R, σ_F, σ_RF, σ_U at mixing ratio `alpha`, computed once per α.
-    fn coherence(&self, alpha: f64) -> Result<Coherence> {
-        let key = alpha.to_bits();
-        if let Some(c) = self.coherences.lock().expect("not poisoned").get(&key) {
-            return Ok(*c);
+    /// σ_U and the first moment of `problem`, computed once per α (they depend on
+    /// α only; the first moment's `diverges` is left to the caller, which knows η).
+    fn alpha_terms(&self, problem: &Problem<'_>) -> Result<AlphaTerms> {
+        let key = problem.settings().alpha.to_bits();
+        if let Some(terms) = self.by_alpha.lock().expect("not poisoned").get(&key) {
+            return Ok(*terms);
         }
-        let c = try_coherence(&self.gram, alpha)?;
-        self.coherences.lock().expect("not poisoned").insert(key, c);
-        Ok(c)
+        let terms = AlphaTerms {
+            sigma_u: pair_coherence(&self.gram, problem.settings().alpha, false)?,
+            first: first_moment(problem),
+        };
+        self.by_alpha
+            .lock()
+            .expect("not poisoned")
+            .insert(key, terms);
+        Ok(terms)
     }
 
     /// The verdicts for one step setting; the simulated runs behind γ use the streams of
@@ -253,7 +268,7 @@ impl Linearised {
         cell: u64,
     ) -> Result<Prediction> {
         let problem = Problem::new(&self.curvature, settings)?;
-        let mut first = first_moment(&problem);
+        let AlphaTerms { sigma_u, mut first } = self.alpha_terms(&problem)?;
         if self.curvature.rank() < self.curvature.dim() {
             first.lambda_min = first.lambda_min.min(0.0);
             first.lambda_max = first.lambda_max.max(0.0);
@@ -261,8 +276,9 @@ impl Linearised {
         let scale = first.abs_max();
         let first_diverges =
             first.lambda_min < -TOLERANCE * scale || first.lambda_max > 2.0 / settings.eta;
+        first.diverges = first_diverges;
         // E‖u‖² ≥ ‖E u‖², so ρ(T) ≥ ρ(I − ηH_α)²: when the first moment already diverges the
-        // power iteration only refines the value, and a few iterations do.
+        // Lanczos iteration only refines the value, and a few steps do.
         let power = rho(
             &problem,
             &PowerOptions {
@@ -287,15 +303,21 @@ impl Linearised {
             ..SimOptions::default()
         };
         let gamma = lyapunov(&problem, &sim, cell)?.gamma;
-        let coh = self.coherence(settings.alpha)?;
-        let bound = coherence_bound(&problem, &coh, &first);
+        // Every linearisation here has a forget family, so the pair form of the bound applies.
+        let bound = pair_bound(
+            sigma_u,
+            eta,
+            first.abs_max(),
+            self.curvature.n_retain() * self.curvature.n_forget(),
+            settings.batch_retain,
+        );
         Ok(Prediction {
             rho: rho_value,
             rho_converged: power.converged,
             gamma,
             lambda_min_h_alpha: first.lambda_min,
             lambda_max_h_alpha: first.lambda_max,
-            sigma_u: coh.sigma_u,
+            sigma_u,
             pair_critical: bound.critical,
             mean_square: rho_value > 1.0 + TOLERANCE,
             lyapunov: gamma > TOLERANCE,
