@@ -12,9 +12,15 @@ heatmap-gpu *ARGS:
 test:
     cargo test --workspace
 
-# Benchmarks (criterion).
-bench:
+# The kernel table and per-figure timings (writes assets/bench/<backend>.csv), then the
+# criterion benches.
+bench *ARGS:
+    cargo run --release -- bench --figures {{ARGS}}
     cargo bench --workspace
+
+# The same table on a GPU through wgpu (writes assets/bench/gpu.csv).
+bench-gpu *ARGS:
+    cargo run --release --features wgpu -- bench --backend wgpu --figures {{ARGS}}
 
 # Formatting and lints, as CI checks them.
 lint:

@@ -60,7 +60,7 @@ pub struct Row {
     pub backend: String,
     /// CPU model and logical cores, or the GPU.
     pub machine: String,
-    /// Timed repetitions (after one warm-up).
+    /// Timed repetitions (kernels: after one warm-up; figures: one cold run).
     pub reps: usize,
     /// Median seconds per repetition.
     pub median_s: f64,
@@ -131,7 +131,7 @@ pub fn suite(opts: &SuiteOptions, target: &Target) -> Result<PathBuf> {
         "kernel", "size", "median s", "min s", "max s", "GFLOP/s"
     );
     let mut rows = Vec::new();
-    let mut record = |kind, name: &str, size: String, t: Timing, flops: Option<f64>| {
+    let mut record = |kind, name: &str, size: String, reps, t: Timing, flops: Option<f64>| {
         let gflops = flops.map(|f| f / t.median / 1e9);
         println!(
             "{name:<24} {size:<40} {:>11.3e} {:>11.3e} {:>11.3e} {:>9}",
@@ -146,7 +146,7 @@ pub fn suite(opts: &SuiteOptions, target: &Target) -> Result<PathBuf> {
             size,
             backend: label.clone(),
             machine: machine.clone(),
-            reps: opts.reps,
+            reps,
             median_s: t.median,
             min_s: t.min,
             max_s: t.max,
@@ -155,11 +155,11 @@ pub fn suite(opts: &SuiteOptions, target: &Target) -> Result<PathBuf> {
         });
     };
     for m in kernels::all(opts, target)? {
-        record("kernel", m.name, m.size, m.timing, m.flops);
+        record("kernel", m.name, m.size, opts.reps, m.timing, m.flops);
     }
     if opts.figures {
         for (name, t) in kernels::figures(opts, target)? {
-            record("figure", name, String::new(), t, None);
+            record("figure", name, String::new(), 1, t, None);
         }
     }
     crate::output::create_dir(&opts.out)?;
