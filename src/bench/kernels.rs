@@ -16,6 +16,7 @@ use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use frontier_model::{CnnConfig, DataConfig, Dataset, DeviceData, Loss, Model, to_f64};
 use frontier_stability::simulate::{InitialState, SimOptions, simulate};
 use frontier_stability::{Curvature, Family, Problem, Settings};
+use frontier_unlearn::{BatchRun, SetupConfig, UnlearnConfig, bench_step, seeds};
 use nalgebra::DMatrix;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -68,6 +69,7 @@ pub fn all(opts: &SuiteOptions, target: &Target) -> Result<Vec<Measured>> {
     let (n, d, m) = cnn_sizes[0];
     let runs = if opts.quick { 18 } else { GRID_RUNS };
     out.extend(unlearn_steps(opts.reps, target, n, d, m, runs)?);
+    out.push(grid_step(opts, target)?);
     out.push(simulator_step(
         opts.reps,
         if opts.quick { 20 } else { 100 },
@@ -216,6 +218,75 @@ fn unlearn_steps(
             flops,
         },
     ])
+}
+
+/// Timed steps per repetition of [`grid_step`] (each repetition reports their mean).
+const GRID_STEPS: usize = 5;
+
+/// One real step of a whole unlearning grid, batched (`frontier_unlearn::bench_step`):
+/// figure 4's logistic grid at SNR 0.05 (B ∈ {1, 2, 3, 5, 7, 10} × 11 α × 5 seeds = 330
+/// runs from 5 pre-trained setups), host batch draws, padding and the read-back of ‖w − w*‖
+/// included; flops are those of its two matmuls. `--quick`: n = 40, d = 120, m = 5,
+/// B ∈ {1, 3} × 3 α × 2 seeds.
+fn grid_step(opts: &SuiteOptions, target: &Target) -> Result<Measured> {
+    let ((n, d, m), batches, alphas, seeds): ((usize, usize, usize), &[usize], Vec<f64>, u64) =
+        if opts.quick {
+            (CNN_SIZES_QUICK[0], &[1, 3], vec![0.0, 0.5, 1.0], 2)
+        } else {
+            (
+                CNN_SIZES[0],
+                &[1, 2, 3, 5, 7, 10],
+                vec![0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0],
+                5,
+            )
+        };
+    let mut base: SetupConfig = SetupConfig::default();
+    base.data.n = n;
+    base.data.d = d;
+    base.data.n_forget = (n / 10).max(3);
+    base.data.snr = 0.05;
+    base.model.m = m;
+    base.precision = target.precision;
+    let setups = (0..seeds)
+        .map(|rep| base.seeded(0, rep as usize).prepare(&target.device))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let setups: Vec<_> = setups.iter().collect();
+    let runs = || {
+        let mut runs = Vec::new();
+        for (rep, _) in setups.iter().enumerate() {
+            for (cell, (&b, &alpha)) in batches
+                .iter()
+                .flat_map(|b| alphas.iter().map(move |a| (b, a)))
+                .enumerate()
+            {
+                let config = UnlearnConfig {
+                    step: Settings::new(0.5, alpha, b),
+                    ..UnlearnConfig::default()
+                };
+                let rng = seeds::stream(0, cell as u64, rep as u64);
+                runs.push(BatchRun {
+                    setup: rep,
+                    config,
+                    rng,
+                });
+            }
+        }
+        runs
+    };
+    // bench_step warms up with one untimed step and times only the steps themselves.
+    let steps = (0..opts.reps.max(1))
+        .map(|_| bench_step(&setups, runs(), GRID_STEPS))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let last = steps[steps.len() - 1];
+    Ok(Measured {
+        name: "unlearn_step_grid",
+        size: format!(
+            "n={n} d={d} m={m} P={PATCHES} runs={} mean_k={:.1}",
+            last.runs, last.rows
+        ),
+        timing: Timing::of(steps.iter().map(|s| s.seconds).collect()),
+        flops: Some(last.flops),
+    })
 }
 
 /// Simulated steps of the linearised dynamics per repetition.

@@ -38,12 +38,18 @@ pub struct Timing {
 /// `f` must return only when its work is done (read a scalar back on lazy backends).
 fn repeat(reps: usize, mut f: impl FnMut()) -> Timing {
     f();
-    let mut times: Vec<f64> = (0..reps.max(1)).map(|_| timed(&mut f).0).collect();
-    times.sort_by(f64::total_cmp);
-    Timing {
-        median: times[times.len() / 2],
-        min: times[0],
-        max: times[times.len() - 1],
+    Timing::of((0..reps.max(1)).map(|_| timed(&mut f).0).collect())
+}
+
+impl Timing {
+    /// Median, min and max of `times` (seconds; at least one).
+    fn of(mut times: Vec<f64>) -> Timing {
+        times.sort_by(f64::total_cmp);
+        Timing {
+            median: times[times.len() / 2],
+            min: times[0],
+            max: times[times.len() - 1],
+        }
     }
 }
 

@@ -42,6 +42,7 @@ fn quick_suite_writes_a_consistent_csv() {
         "gram",
         "unlearn_step_batched",
         "unlearn_step_per_run",
+        "unlearn_step_grid",
         "simulator_step",
     ] {
         assert!(
