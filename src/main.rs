@@ -22,6 +22,12 @@ use frontier_stability::{Sampling, SimOptions};
 use backend::Backend;
 use config::ExperimentConfig;
 
+/// mimalloc instead of the system allocator: the CPU backends allocate a fresh buffer for
+/// nearly every tensor operation, and glibc returns large blocks to the kernel on free, so
+/// each reallocation page-faults again (figure 7 measured 23.3 s with glibc, see README).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Maps when gradient-ascent unlearning escapes a pre-trained minimum, and when it resists.
 #[derive(Parser)]
 #[command(name = "frontier", version, about)]
@@ -135,6 +141,9 @@ enum Command {
         /// Also time every figure once, each with an empty cache (minutes at full scale).
         #[arg(long)]
         figures: bool,
+        /// Keep what `--figures` makes (PNGs and CSVs) in this folder instead of discarding it.
+        #[arg(long, value_name = "DIR", requires = "figures")]
+        figures_out: Option<PathBuf>,
         /// Folder of the CSV (`flex.csv`, `ndarray.csv`, `gpu.csv` for wgpu).
         #[arg(long, default_value = "assets/bench")]
         out: PathBuf,
@@ -338,6 +347,7 @@ fn run(cli: Cli) -> Result<()> {
             quick,
             reps,
             figures,
+            figures_out,
             out,
             compute,
         } => {
@@ -355,6 +365,7 @@ fn run(cli: Cli) -> Result<()> {
                 quick,
                 reps,
                 figures,
+                figures_out,
                 out,
             };
             bench::suite(&opts, &target).map(|_| ())

@@ -22,6 +22,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{SuiteOptions, Target, Timing, repeat, timed};
+use crate::backend::Backend;
 use crate::figures::{Batching, Context, FIGURES};
 use crate::models::ModelKind;
 
@@ -47,16 +48,21 @@ const PATCHES: usize = 2;
 const GRID_RUNS: usize = 330;
 const GRID_ROWS: usize = 20;
 
-/// Every kernel at every size of `opts`.
-pub fn all(opts: &SuiteOptions, target: &Target) -> Result<Vec<Measured>> {
-    let mut out = Vec::new();
-    let matmul_sizes: &[usize] = if opts.quick {
-        &[128]
-    } else {
-        &[512, 1024, 2048]
+/// Every kernel at every size of `opts`, each handed to `emit` as soon as it is measured (so a
+/// run cut short keeps what it measured).
+pub fn all(
+    opts: &SuiteOptions,
+    target: &Target,
+    emit: &mut dyn FnMut(Measured) -> Result<()>,
+) -> Result<()> {
+    let matmul_sizes: &[usize] = match (opts.quick, target.backend) {
+        (true, _) => &[128],
+        // A GPU needs larger products to reach its rate.
+        (false, Backend::Wgpu) => &[1024, 2048, 4096],
+        (false, _) => &[512, 1024, 2048],
     };
     for &n in matmul_sizes {
-        out.push(matmul(opts.reps, target, n));
+        emit(matmul(opts.reps, target, n))?;
     }
     let cnn_sizes: &[(usize, usize, usize)] = if opts.quick {
         &CNN_SIZES_QUICK
@@ -64,17 +70,20 @@ pub fn all(opts: &SuiteOptions, target: &Target) -> Result<Vec<Measured>> {
         &CNN_SIZES
     };
     for &(n, d, m) in cnn_sizes {
-        out.extend(cnn_kernels(opts.reps, target, n, d, m)?);
+        for measured in cnn_kernels(opts.reps, target, n, d, m)? {
+            emit(measured)?;
+        }
     }
     let (n, d, m) = cnn_sizes[0];
     let runs = if opts.quick { 18 } else { GRID_RUNS };
-    out.extend(unlearn_steps(opts.reps, target, n, d, m, runs)?);
-    out.push(grid_step(opts, target)?);
-    out.push(simulator_step(
+    for measured in unlearn_steps(opts.reps, target, n, d, m, runs)? {
+        emit(measured)?;
+    }
+    emit(grid_step(opts, target)?)?;
+    emit(simulator_step(
         opts.reps,
         if opts.quick { 20 } else { 100 },
-    )?);
-    Ok(out)
+    )?)
 }
 
 /// A random [rows, cols] tensor on the target.
@@ -338,32 +347,37 @@ fn simulator_step(reps: usize, r: usize) -> Result<Measured> {
 
 /// Every figure once, each into a fresh temporary output and cache folder (so nothing is
 /// cached), at `--quick` scale when `opts.quick`.
-pub fn figures(opts: &SuiteOptions, target: &Target) -> Result<Vec<(&'static str, Timing)>> {
+pub fn figures(
+    opts: &SuiteOptions,
+    target: &Target,
+    emit: &mut dyn FnMut(&'static str, Timing) -> Result<()>,
+) -> Result<()> {
     let scratch = tempfile::tempdir()?;
-    FIGURES
-        .iter()
-        .map(|figure| {
-            let ctx = Context {
-                out: scratch.path().join("figures"),
-                quick: opts.quick,
-                device: target.device.clone(),
-                precision: target.precision,
-                runs: scratch.path().join(format!("runs_{}", figure.name)),
-                force: false,
-                batched: Batching::Auto.batched(target.backend),
-                model: ModelKind::Cnn,
-            };
-            crate::output::create_dir(&ctx.out)?;
-            let (seconds, written) = timed(|| (figure.run)(&ctx));
-            written?;
-            Ok((
-                figure.name,
-                Timing {
-                    median: seconds,
-                    min: seconds,
-                    max: seconds,
-                },
-            ))
-        })
-        .collect()
+    for figure in FIGURES {
+        let ctx = Context {
+            out: opts
+                .figures_out
+                .clone()
+                .unwrap_or_else(|| scratch.path().join("figures")),
+            quick: opts.quick,
+            device: target.device.clone(),
+            precision: target.precision,
+            runs: scratch.path().join(format!("runs_{}", figure.name)),
+            force: false,
+            batched: Batching::Auto.batched(target.backend),
+            model: ModelKind::Cnn,
+        };
+        crate::output::create_dir(&ctx.out)?;
+        let (seconds, written) = timed(|| (figure.run)(&ctx));
+        written?;
+        emit(
+            figure.name,
+            Timing {
+                median: seconds,
+                min: seconds,
+                max: seconds,
+            },
+        )?;
+    }
+    Ok(())
 }

@@ -88,6 +88,8 @@ pub struct SuiteOptions {
     pub reps: usize,
     /// Also time every figure once (fresh cache; minutes at full scale).
     pub figures: bool,
+    /// Where those figures' PNGs and CSVs go (discarded when `None`).
+    pub figures_out: Option<PathBuf>,
     /// Folder of the CSV (`<out>/<backend>.csv`; wgpu writes `gpu.csv`).
     pub out: PathBuf,
 }
@@ -121,10 +123,34 @@ impl Target {
             .unwrap_or_else(|| std::env::consts::ARCH.to_string());
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         match self.backend {
-            Backend::Wgpu => format!("{:?} (host: {cpu}, {cores} threads)", self.device),
+            Backend::Wgpu => format!(
+                "{} (host: {cpu}, {cores} threads)",
+                nvidia_gpu().unwrap_or_else(|| format!("{:?}", self.device))
+            ),
             _ => format!("{cpu}, {cores} threads"),
         }
     }
+}
+
+/// "NVIDIA H200, driver 580.159.04, 143771 MiB" from `nvidia-smi` (first GPU), when it runs:
+/// Burn's wgpu device does not name its adapter.
+fn nvidia_gpu() -> Option<String> {
+    let out = std::process::Command::new("nvidia-smi")
+        .args([
+            "--query-gpu=name,driver_version,memory.total",
+            "--format=csv,noheader",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let line = String::from_utf8(out.stdout)
+        .ok()?
+        .lines()
+        .next()?
+        .to_string();
+    let mut fields = line.split(',').map(str::trim);
+    let (name, driver, memory) = (fields.next()?, fields.next()?, fields.next()?);
+    Some(format!("{name}, driver {driver}, {memory}"))
 }
 
 /// Runs the suite on `target`: prints a table, writes the CSV, returns its path.
@@ -136,7 +162,11 @@ pub fn suite(opts: &SuiteOptions, target: &Target) -> Result<PathBuf> {
         "{:<24} {:<40} {:>11} {:>11} {:>11} {:>9}",
         "kernel", "size", "median s", "min s", "max s", "GFLOP/s"
     );
+    crate::output::create_dir(&opts.out)?;
+    let path = csv_path(&opts.out, target.backend);
     let mut rows = Vec::new();
+    // Every measured row is printed and the CSV rewritten at once (atomically), so a run cut
+    // short (a time limit on a borrowed GPU) keeps what it measured.
     let mut record = |kind, name: &str, size: String, reps, t: Timing, flops: Option<f64>| {
         let gflops = flops.map(|f| f / t.median / 1e9);
         println!(
@@ -159,18 +189,16 @@ pub fn suite(opts: &SuiteOptions, target: &Target) -> Result<PathBuf> {
             flops,
             gflops,
         });
+        crate::figures::write_csv(&path, &rows).map(drop)
     };
-    for m in kernels::all(opts, target)? {
-        record("kernel", m.name, m.size, opts.reps, m.timing, m.flops);
-    }
+    kernels::all(opts, target, &mut |m| {
+        record("kernel", m.name, m.size, opts.reps, m.timing, m.flops)
+    })?;
     if opts.figures {
-        for (name, t) in kernels::figures(opts, target)? {
-            record("figure", name, String::new(), 1, t, None);
-        }
+        kernels::figures(opts, target, &mut |name, t| {
+            record("figure", name, String::new(), 1, t, None)
+        })?;
     }
-    crate::output::create_dir(&opts.out)?;
-    let path = csv_path(&opts.out, target.backend);
-    crate::figures::write_csv(&path, &rows)?;
     println!("wrote {}", path.display());
     Ok(path)
 }

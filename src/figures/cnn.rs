@@ -16,7 +16,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 use burn::tensor::Device;
-use frontier_model::{Dataset, DeviceData, Loss, ModelSpec, Precision, TrainConfig, pretrain};
+use frontier_model::{
+    Dataset, DeviceData, Loss, ModelSpec, Precision, TrainConfig, TrainReport, TrainRun, pretrain,
+    pretrain_many,
+};
 use frontier_plot::{Axis as PlotAxis, Curve, Heatmap as Plot, LinePlot, Series};
 use frontier_probes::{GenericOptions, model_coherence_report};
 use frontier_stability::parallel::par_map;
@@ -384,18 +387,47 @@ impl<C: ModelSpec> Figures<'_, C> {
             return Ok(rows);
         }
         let seeds = scale.coherence_seeds;
-        let rows = par_map(setups.len() * seeds, 0, |k| -> Result<CoherenceRow> {
-            let (setup, seed) = (&setups[k / seeds], k % seeds);
-            let cfg = setup.seeded(0, seed);
-            let data = Dataset::generate(&cfg.data)?;
-            let dd = DeviceData::new(&data, &device, cfg.precision);
-            let mut model = cfg.init(&device)?;
-            let report = pretrain(&mut model, &dd, &cfg.pretrain)?;
+        let configs: Vec<SetupConfig<C>> = (0..setups.len() * seeds)
+            .map(|k| setups[k / seeds].seeded(0, k % seeds))
+            .collect();
+        let data = configs
+            .iter()
+            .map(|cfg| Dataset::generate(&cfg.data))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let on_device: Vec<DeviceData> = data
+            .iter()
+            .zip(&configs)
+            .map(|(data, cfg)| DeviceData::new(data, &device, cfg.precision))
+            .collect();
+        let trained: Vec<(C::Model, TrainReport)> = if ctx.batched {
+            let runs = configs
+                .iter()
+                .zip(&on_device)
+                .map(|(cfg, data)| {
+                    Ok(TrainRun {
+                        model: cfg.init(&device)?,
+                        data,
+                        config: &cfg.pretrain,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            pretrain_many(runs)?
+        } else {
+            par_map(configs.len(), 0, |k| -> Result<_> {
+                let mut model = configs[k].init(&device)?;
+                let report = pretrain(&mut model, &on_device[k], &configs[k].pretrain)?;
+                Ok((model, report))
+            })
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?
+        };
+        let rows = par_map(configs.len(), 0, |k| -> Result<CoherenceRow> {
+            let (cfg, dd, (model, report)) = (&configs[k], &on_device[k], &trained[k]);
             let c = model_coherence_report(
-                &model,
+                model,
                 loss,
-                dd.x,
-                dd.y,
+                dd.x.clone(),
+                dd.y.clone(),
                 &dd.forget,
                 SIGMA_U_ALPHA,
                 &GenericOptions::default(),
@@ -403,7 +435,7 @@ impl<C: ModelSpec> Figures<'_, C> {
             Ok(CoherenceRow {
                 loss,
                 snr: cfg.data.snr,
-                seed,
+                seed: k % seeds,
                 sigma: c.sigma,
                 sigma_r: c.sigma_r,
                 sigma_f: c.sigma_f,

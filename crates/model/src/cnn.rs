@@ -133,6 +133,19 @@ impl Cnn {
         (pos, neg)
     }
 
+    /// The pre-activations of R runs on their own inputs, params [R, p] and x [R, k, P, d]:
+    /// (the inputs flattened [R, kP, d], the pre-activations of both banks [R, kP, 2m], the
+    /// second layer broadcast like them).
+    fn pre_each(&self, params: Tensor<2>, x: Tensor<4>) -> (Tensor<3>, Tensor<3>, Tensor<3>) {
+        let (m, d) = self.dims();
+        let [runs, k, patches, _] = x.dims();
+        let flat = x.reshape([runs, k * patches, d]);
+        let filters = params.reshape([runs, 2 * m, d]);
+        let pre = flat.clone().matmul(filters.swap_dims(1, 2));
+        let layer = second_layer(m, &pre);
+        (flat, pre, layer)
+    }
+
     /// ReLU gates 1{⟨w_r, x_i^(p)⟩ > 0} for both filter banks, each [n, P, m], as floats.
     fn gates(&self, x: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
         let gate = |w| relu(activations(x.clone(), w)).sign(); // keeps the float dtype
@@ -246,10 +259,7 @@ impl Model for Cnn {
     ) -> Tensor<2> {
         let (m, d) = self.dims();
         let [runs, k, patches, _] = x.dims();
-        let flat = x.reshape([runs, k * patches, d]);
-        let filters = params.reshape([runs, 2 * m, d]);
-        let pre = flat.clone().matmul(filters.swap_dims(1, 2)); // [R, kP, 2m]
-        let layer = second_layer(m, &pre);
+        let (flat, pre, layer) = self.pre_each(params, x);
         let f = (relu(pre.clone()) * layer.clone())
             .reshape([runs * k, patches * 2 * m])
             .sum_dim(1)
@@ -261,6 +271,17 @@ impl Model for Cnn {
             .swap_dims(1, 2)
             .matmul(flat)
             .reshape([runs, 2 * m * d])
+    }
+
+    /// Closed form for R runs on their own inputs: one batched [kP, d] × [d, 2m] matmul.
+    fn scores_each(&self, params: Tensor<2>, x: Tensor<4>) -> Tensor<2> {
+        let m = self.dims().0;
+        let [runs, k, patches, _] = x.dims();
+        let (_, pre, layer) = self.pre_each(params, x);
+        (relu(pre) * layer)
+            .reshape([runs, k, patches * 2 * m])
+            .sum_dim(2)
+            .reshape([runs, k])
     }
 
     /// Closed form for R runs: one [nP, d] × [d, R·2m] matmul for every run's
@@ -283,7 +304,9 @@ impl Model for Cnn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{autodiff_score_grads, looped_loss_grads_many, looped_scores_many};
+    use crate::model::{
+        autodiff_score_grads, looped_loss_grads_many, looped_scores_each, looped_scores_many,
+    };
     use crate::tensor::to_f64;
 
     fn random(len: usize, seed: u64) -> Vec<f64> {
@@ -447,6 +470,19 @@ mod tests {
             &to_f64(first.forward(x)),
             "scores vs forward",
         );
+    }
+
+    #[test]
+    fn scores_each_equal_the_loop_and_forward() {
+        let (cnn, params, x, ..) = many();
+        let batched = to_f64(cnn.scores_each(params.clone(), x.clone()));
+        let looped = to_f64(looped_scores_each(&cnn, params.clone(), x.clone()));
+        assert_close(&batched, &looped, "scores_each vs the loop");
+        let [_, k, p, d] = x.dims();
+        let mut last = cnn.clone();
+        last.set_params(params.narrow(0, 2, 1).reshape([cnn.param_count()]));
+        let own = to_f64(last.forward(x.narrow(0, 2, 1).reshape([k, p, d])));
+        assert_close(&batched[2 * k..], &own, "scores_each vs forward");
     }
 
     #[test]

@@ -16,7 +16,11 @@ pub use cnn::{Cnn, CnnConfig};
 pub use data::{DataConfig, Dataset, ForgetFrom, MuDirection};
 pub use error::{ModelError, Result};
 pub use loss::Loss;
-pub use model::{Model, autodiff_score_grads, looped_loss_grads_many, looped_scores_many};
+pub use model::{
+    Model, autodiff_score_grads, looped_loss_grads_many, looped_scores_each, looped_scores_many,
+};
 pub use spec::ModelSpec;
-pub use tensor::{Precision, tensor_from, to_f64};
-pub use train::{DeviceData, TrainConfig, TrainReport, accuracy, pretrain};
+pub use tensor::{Precision, shape_bucket, tensor_from, to_f64};
+pub use train::{
+    DeviceData, TrainConfig, TrainReport, TrainRun, accuracy, pretrain, pretrain_many,
+};

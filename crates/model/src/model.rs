@@ -7,7 +7,8 @@
 //! [`Model::score_grads`] and [`Model::loss_grad`] where a closed form is faster, and
 //! [`Model::rank_one_hessians`] when the model is piecewise linear in its parameters.
 //!
-//! The batched methods [`Model::loss_grads_many`] and [`Model::scores_many`] advance many
+//! The batched methods [`Model::loss_grads_many`], [`Model::scores_many`] and
+//! [`Model::scores_each`] advance many
 //! runs of one architecture at once (a leading run dimension R, one parameter row each); their
 //! defaults loop over the runs, so every model has them. Override them where a few batched
 //! kernels can replace R small ones (on a GPU each launch costs about as much as a small
@@ -86,6 +87,13 @@ pub trait Model: Clone {
     fn scores_many(&self, params: Tensor<2>, x: Tensor<3>) -> Tensor<2> {
         looped_scores_many(self, params, x)
     }
+
+    /// Scores of R runs, each on its own inputs: row r is f(w_r, x_rk) at w_r = `params[r]`,
+    /// [R, p], for x [R, k, P, d] → [R, k]. Only the architecture of `self` is used. Default:
+    /// [`looped_scores_each`].
+    fn scores_each(&self, params: Tensor<2>, x: Tensor<4>) -> Tensor<2> {
+        looped_scores_each(self, params, x)
+    }
 }
 
 /// [`Model::loss_grads_many`] as a loop of [`Model::loss_grad`] over the runs (R small
@@ -120,6 +128,22 @@ pub fn looped_scores_many<M: Model>(model: &M, params: Tensor<2>, x: Tensor<3>) 
     let [runs, p] = params.dims();
     let rows = (0..runs)
         .map(|r| model.scores_at(params.clone().narrow(0, r, 1).reshape([p]), x.clone()))
+        .collect();
+    Tensor::stack(rows, 0)
+}
+
+/// [`Model::scores_each`] as a loop of [`Model::scores_at`] over the runs: params [R, p],
+/// x [R, k, P, d] → [R, k].
+pub fn looped_scores_each<M: Model>(model: &M, params: Tensor<2>, x: Tensor<4>) -> Tensor<2> {
+    let [runs, k, patches, d] = x.dims();
+    let p = params.dims()[1];
+    let rows = (0..runs)
+        .map(|r| {
+            model.scores_at(
+                params.clone().narrow(0, r, 1).reshape([p]),
+                x.clone().narrow(0, r, 1).reshape([k, patches, d]),
+            )
+        })
         .collect();
     Tensor::stack(rows, 0)
 }

@@ -22,6 +22,15 @@ impl Precision {
             Precision::F64 => DType::F64,
         }
     }
+
+    /// The precision a float tensor is stored in (f64, else f32).
+    pub fn of<const D: usize>(t: &Tensor<D>) -> Precision {
+        if t.dtype() == DType::F64 {
+            Precision::F64
+        } else {
+            Precision::F32
+        }
+    }
 }
 
 impl std::str::FromStr for Precision {
@@ -32,6 +41,18 @@ impl std::str::FromStr for Precision {
             "f64" => Ok(Precision::F64),
             other => Err(format!("unknown dtype `{other}`: expected f32 or f64")),
         }
+    }
+}
+
+/// `n` rounded up to one of few sizes: a power of two up to 8, then a multiple of 8. Batched
+/// code pads its varying sizes (runs still active, rows per batch) to these, because a GPU
+/// backend compiles and tunes its kernels per shape: every new shape costs milliseconds to
+/// seconds the first time it is seen.
+pub fn shape_bucket(n: usize) -> usize {
+    if n <= 8 {
+        n.next_power_of_two()
+    } else {
+        n.div_ceil(8) * 8
     }
 }
 
@@ -55,4 +76,18 @@ pub fn to_f64<const D: usize>(t: Tensor<D>) -> Vec<f64> {
         .convert::<f64>()
         .try_into_vec::<f64>()
         .expect("a float tensor converts to f64")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shape_bucket;
+
+    #[test]
+    fn buckets_are_powers_of_two_then_multiples_of_eight() {
+        let got: Vec<usize> = [0, 1, 2, 3, 5, 8, 9, 16, 17, 20, 330]
+            .iter()
+            .map(|&n| shape_bucket(n))
+            .collect();
+        assert_eq!(got, [1, 1, 2, 4, 8, 8, 16, 16, 24, 24, 336]);
+    }
 }

@@ -1,14 +1,15 @@
 //! Pre-training: full-batch gradient descent until the mean training loss is below a
-//! tolerance or the step budget ends.
+//! tolerance or the step budget ends, one model at a time ([`pretrain`]) or many models of
+//! one architecture together as batched tensors ([`pretrain_many`]).
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
 use crate::error::{Result, invalid};
 use crate::loss::Loss;
 use crate::model::Model;
-use crate::tensor::{Precision, tensor_from, to_f64};
+use crate::tensor::{Precision, shape_bucket, tensor_from, to_f64};
 
 /// How to pre-train. Every field has a default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -160,6 +161,202 @@ pub fn pretrain<M: Model>(
     ))
 }
 
+/// One model of [`pretrain_many`]: its initial state, its data and how it trains.
+#[derive(Debug, Clone)]
+pub struct TrainRun<'a, M> {
+    /// The model at initialisation; it leaves [`pretrain_many`] trained.
+    pub model: M,
+    /// Its training data.
+    pub data: &'a DeviceData,
+    /// Its settings (every run of one call shares the loss).
+    pub config: &'a TrainConfig,
+}
+
+/// [`pretrain`] for many models of one architecture at once: the parameters are one [R, p]
+/// tensor, every run's data is padded to the longest n with zero weights ([R, n, P, d]), and a
+/// step of all runs is one [`Model::loss_grads_many`], one update and one
+/// [`Model::scores_each`] for the losses, read back together (the only synchronisation of a
+/// step). Each run stops exactly where [`pretrain`] would (below its tolerance, at its budget,
+/// or "diverged at step k"); a stopped run is masked, and once at most half the rows are
+/// active they are gathered into a smaller batch (of a [`shape_bucket`] size, padded with
+/// stopped rows). Results equal [`pretrain`]'s up to the
+/// summation order of the batched kernels (~1e-15 relative in f64). Returns the trained models
+/// and reports in the order of `runs`; errors on a bad config or runs that differ in loss,
+/// input shape [P, d] or parameter count.
+pub fn pretrain_many<M: Model>(runs: Vec<TrainRun<'_, M>>) -> Result<Vec<(M, TrainReport)>> {
+    let Some(first) = runs.first() else {
+        return Ok(Vec::new());
+    };
+    let loss = first.config.loss;
+    let shape = |r: &TrainRun<'_, M>| {
+        let [_, patches, d] = r.data.x.dims();
+        (r.config.loss, patches, d, r.model.param_count())
+    };
+    for run in &runs {
+        run.config.validate()?;
+        if shape(run) != shape(first) {
+            return Err(invalid(
+                "runs",
+                format!(
+                    "must share the loss, [P, d] and parameter count: {:?} vs {:?}",
+                    shape(first),
+                    shape(run)
+                ),
+            ));
+        }
+    }
+    let (_, patches, d, p) = shape(first);
+    let n_max = runs.iter().map(|r| r.data.n()).max().unwrap_or(0);
+    let device = first.data.x.device();
+    let precision = Precision::of(&first.data.x);
+    let host = |values: &[f64], rows: usize| {
+        let cols = values.len() / rows.max(1);
+        tensor_from::<2>(values, [rows, cols], &device, precision)
+    };
+    // Every run's rows padded to n_max: zero inputs and labels with zero weight.
+    let (mut xs, mut ys, mut weights) = (Vec::new(), Vec::new(), Vec::new());
+    for run in &runs {
+        let n = run.data.n();
+        let (x, y) = (run.data.x.clone(), run.data.y.clone());
+        let (x, y) = if n == n_max {
+            (x, y)
+        } else {
+            let dtype = x.dtype();
+            (
+                Tensor::cat(
+                    vec![x, Tensor::zeros([n_max - n, patches, d], (&device, dtype))],
+                    0,
+                ),
+                Tensor::cat(vec![y, Tensor::zeros([n_max - n], (&device, dtype))], 0),
+            )
+        };
+        xs.push(x);
+        ys.push(y);
+        weights.extend((0..n_max).map(|i| if i < n { 1.0 / n as f64 } else { 0.0 }));
+    }
+    let r_all = runs.len();
+    let mut batch = Rows {
+        runs: (0..r_all).collect(),
+        x: Tensor::stack(xs, 0),
+        y: Tensor::stack(ys, 0),
+        weights: host(&weights, r_all),
+        params: Tensor::stack(runs.iter().map(|r| r.model.params()).collect(), 0),
+    };
+    let losses = |b: &Rows| {
+        let f = first.model.scores_each(b.params.clone(), b.x.clone());
+        let [rows, n] = f.dims();
+        let values = loss.values(f.reshape([rows * n]), b.y.clone().reshape([rows * n]));
+        to_f64((values.reshape([rows, n]) * b.weights.clone()).sum_dim(1))
+    };
+    let mut current = losses(&batch);
+    let mut steps = vec![0; r_all];
+    let mut diverged_at = vec![None; r_all];
+    let mut done: Vec<Option<Tensor<1>>> = vec![None; r_all];
+    let mut active: Vec<bool> = (0..r_all)
+        .map(|r| current[r] >= runs[r].config.loss_tol)
+        .collect();
+    loop {
+        // Retire the stopped rows: keep their parameters, gather the rest when at most half
+        // are active.
+        for (row, &r) in batch.runs.iter().enumerate() {
+            if !active[r] && done[r].is_none() {
+                done[r] = Some(batch.params.clone().narrow(0, row, 1).reshape([p]));
+            }
+        }
+        let live: Vec<usize> = (0..batch.runs.len())
+            .filter(|&row| active[batch.runs[row]])
+            .collect();
+        if live.is_empty() {
+            break;
+        }
+        let target = shape_bucket(live.len());
+        if 2 * target <= batch.runs.len() {
+            // The live rows, padded with retired ones (step size zero) to a bucket size.
+            let mut keep = live;
+            keep.extend(
+                (0..batch.runs.len())
+                    .filter(|&row| !active[batch.runs[row]])
+                    .take(target - keep.len()),
+            );
+            keep.sort_unstable();
+            batch = batch.select(&keep);
+        }
+        let etas: Vec<f64> = batch
+            .runs
+            .iter()
+            .map(|&r| if active[r] { runs[r].config.eta } else { 0.0 })
+            .collect();
+        let grads = first.model.loss_grads_many(
+            loss,
+            batch.params.clone(),
+            batch.x.clone(),
+            batch.y.clone(),
+            batch.weights.clone(),
+        );
+        batch.params = batch.params.clone() - grads * host(&etas, etas.len());
+        let now = losses(&batch);
+        for (row, &r) in batch.runs.iter().enumerate() {
+            if !active[r] {
+                continue;
+            }
+            steps[r] += 1;
+            current[r] = now[row];
+            let cfg = runs[r].config;
+            if !current[r].is_finite() {
+                diverged_at[r] = Some(steps[r]);
+                active[r] = false;
+            } else if current[r] < cfg.loss_tol || steps[r] >= cfg.max_steps {
+                active[r] = false;
+            }
+        }
+    }
+    Ok(runs
+        .into_iter()
+        .zip(done)
+        .enumerate()
+        .map(|(r, (run, params))| {
+            let mut model = run.model;
+            model.set_params(params.expect("every run is retired"));
+            let report = report(
+                &model,
+                run.data,
+                loss,
+                steps[r],
+                current[r],
+                diverged_at[r],
+                run.config.loss_tol,
+            );
+            (model, report)
+        })
+        .collect())
+}
+
+/// The rows of [`pretrain_many`] still on the device: which run each row is, and their
+/// inputs [W, n, P, d], labels and weights [W, n] and parameters [W, p].
+struct Rows {
+    runs: Vec<usize>,
+    x: Tensor<4>,
+    y: Tensor<2>,
+    weights: Tensor<2>,
+    params: Tensor<2>,
+}
+
+impl Rows {
+    /// The rows at positions `keep`.
+    fn select(self, keep: &[usize]) -> Rows {
+        let device = self.params.device();
+        let ix: Vec<i64> = keep.iter().map(|&k| k as i64).collect();
+        let ix = Tensor::<1, Int>::from_data(TensorData::new(ix, [keep.len()]), &device);
+        Rows {
+            runs: keep.iter().map(|&k| self.runs[k]).collect(),
+            x: self.x.select(0, ix.clone()),
+            y: self.y.select(0, ix.clone()),
+            weights: self.weights.select(0, ix.clone()),
+            params: self.params.select(0, ix),
+        }
+    }
+}
+
 /// The end-of-training report.
 fn report<M: Model>(
     model: &M,
@@ -273,5 +470,103 @@ mod tests {
         let report = pretrain(&mut cnn, &data, &cfg).unwrap();
         assert!(report.diverged_at.is_some(), "{report:?}");
         assert!(!report.converged);
+    }
+
+    /// Data of n samples at one SNR and seed, d = 30, on the f64 CPU device.
+    fn small(n: usize, snr: f64, seed: u64) -> DeviceData {
+        let data = Dataset::generate(&DataConfig {
+            n,
+            n_test: 10,
+            d: 30,
+            n_forget: 2,
+            snr,
+            seed,
+            ..DataConfig::default()
+        })
+        .unwrap();
+        DeviceData::new(&data, &Device::flex(), Precision::F64)
+    }
+
+    /// `pretrain_many` over `runs` (data, config, init seed) against `pretrain` run by run:
+    /// the same steps, stop reason and diverged step, losses and parameters to 1e-9. Returns
+    /// the steps of each run.
+    fn many_equals_one_by_one(runs: &[(DeviceData, TrainConfig, u64)]) -> Vec<TrainReport> {
+        let init = |seed| {
+            CnnConfig {
+                seed,
+                ..CnnConfig::default()
+            }
+            .init(30, &Device::flex(), Precision::F64)
+            .unwrap()
+        };
+        let batched = pretrain_many(
+            runs.iter()
+                .map(|(data, config, seed)| TrainRun {
+                    model: init(*seed),
+                    data,
+                    config,
+                })
+                .collect(),
+        )
+        .unwrap();
+        let mut reports = Vec::new();
+        for ((data, config, seed), (model, report)) in runs.iter().zip(batched) {
+            reports.push(report.clone());
+            let mut one = init(*seed);
+            let expected = pretrain(&mut one, data, config).unwrap();
+            assert_eq!(report.steps, expected.steps, "{report:?} vs {expected:?}");
+            assert_eq!(report.converged, expected.converged);
+            assert_eq!(report.diverged_at, expected.diverged_at);
+            if expected.diverged_at.is_some() {
+                continue;
+            }
+            let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1e-12);
+            assert!(close(report.final_loss, expected.final_loss));
+            assert!(close(report.full_grad_norm, expected.full_grad_norm));
+            assert_eq!(report.train_accuracy, expected.train_accuracy);
+            let (w, w_one) = (to_f64(model.params()), to_f64(one.params()));
+            let scale = w_one.iter().fold(0.0f64, |a, b| a.max(b.abs()));
+            for (a, b) in w.iter().zip(&w_one) {
+                assert!((a - b).abs() <= 1e-9 * scale, "{a} vs {b}");
+            }
+        }
+        reports
+    }
+
+    #[test]
+    fn batched_pretraining_stops_where_each_run_alone_stops() {
+        let cfg = |max_steps, eta| TrainConfig {
+            max_steps,
+            eta,
+            loss_tol: 0.02,
+            ..TrainConfig::default()
+        };
+        // Different n (padding), SNR (stopping steps), budgets and η.
+        let reports = many_equals_one_by_one(&[
+            (small(20, 1.0, 1), cfg(400, 1.0), 1),
+            (small(14, 0.05, 2), cfg(400, 1.0), 2),
+            (small(20, 0.05, 3), cfg(7, 1.0), 3),
+            (small(16, 0.3, 4), cfg(400, 0.5), 4),
+            (small(20, 0.02, 5), cfg(400, 1.0), 5),
+        ]);
+        // The runs stop at different steps, one of them at its budget.
+        let steps: Vec<usize> = reports.iter().map(|r| r.steps).collect();
+        assert!(steps[0] < steps[1] && !reports[2].converged, "{steps:?}");
+    }
+
+    #[test]
+    fn batched_pretraining_reports_divergence_at_the_same_step() {
+        let cfg = |eta| TrainConfig {
+            loss: Loss::Squared,
+            eta,
+            max_steps: 200,
+            loss_tol: 0.05,
+        };
+        let reports = many_equals_one_by_one(&[
+            (small(20, 1.0, 1), cfg(0.05), 1),
+            (small(12, 1.0, 2), cfg(1e6), 2),
+            (small(20, 0.1, 3), cfg(0.05), 3),
+        ]);
+        assert!(reports[1].diverged_at.is_some() && reports[0].diverged_at.is_none());
     }
 }

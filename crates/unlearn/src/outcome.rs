@@ -133,26 +133,26 @@ pub(crate) struct Samples {
 
 impl Samples {
     /// From scores f and labels y, both [N]: the losses computed on the device in the
-    /// tensors' precision, three host reads.
+    /// tensors' precision, one host read.
     pub(crate) fn of(loss: Loss, f: Tensor<1>, y: Tensor<1>) -> Samples {
-        let values = to_f64(loss.values(f.clone(), y.clone()));
-        let hit = to_f64(f)
-            .iter()
-            .zip(to_f64(y))
-            .map(|(f, y)| f * y > 0.0)
-            .collect();
-        Samples { loss: values, hit }
+        let n = y.dims()[0];
+        let values = to_f64(Tensor::cat(Samples::on_device(loss, f, y).to_vec(), 0));
+        Samples::from_parts(&values[..n], &values[n..])
     }
 
-    /// `parts` consecutive parts of equal length (one per run when f was [R, n] flattened).
-    pub(crate) fn split(&self, parts: usize) -> Vec<Samples> {
-        let len = self.loss.len() / parts.max(1);
-        (0..parts)
-            .map(|r| Samples {
-                loss: self.loss[r * len..(r + 1) * len].to_vec(),
-                hit: self.hit[r * len..(r + 1) * len].to_vec(),
-            })
-            .collect()
+    /// The device side of [`Samples::of`] for scores f and labels y, both [N]:
+    /// [ℓ(f_i, y_i), f_i·y_i], each [N] (read them back, in one read with others, and hand
+    /// them to [`Samples::from_parts`]).
+    pub(crate) fn on_device(loss: Loss, f: Tensor<1>, y: Tensor<1>) -> [Tensor<1>; 2] {
+        [loss.values(f.clone(), y.clone()), f * y]
+    }
+
+    /// From host losses and margins f_i·y_i (sample i is a hit when its margin is > 0).
+    pub(crate) fn from_parts(loss: &[f64], margin: &[f64]) -> Samples {
+        Samples {
+            loss: loss.to_vec(),
+            hit: margin.iter().map(|&m| m > 0.0).collect(),
+        }
     }
 }
 

@@ -13,7 +13,7 @@
 //! −η'[α'∇L_R − γ∇L_F] equals ours with α = γ/(γ+α') and η = η'·(γ+α') ([`GradDiff`]).
 //! **Plain gradient ascent** is α = 1 ([`gradient_ascent`]).
 
-use burn::tensor::{DType, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use frontier_model::{Loss, Model, Precision, tensor_from};
 use frontier_stability::sampler::Sampler;
 use frontier_stability::{Sampling, Settings};
@@ -109,7 +109,7 @@ impl Stepper {
     ) {
         let eta = self.settings.eta;
         let device = y.device();
-        let precision = precision_of(y);
+        let precision = Precision::of(y);
         let (rows, weights) = self.draw(rng);
         if rows.is_empty() {
             return; // Bernoulli sampling can draw an empty batch: no move.
@@ -124,15 +124,6 @@ impl Stepper {
             weights,
         );
         model.set_params(model.params() - grad.mul_scalar(eta));
-    }
-}
-
-/// The precision a float tensor is stored in.
-pub(crate) fn precision_of<const D: usize>(t: &Tensor<D>) -> Precision {
-    if t.dtype() == DType::F64 {
-        Precision::F64
-    } else {
-        Precision::F32
     }
 }
 
