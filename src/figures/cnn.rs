@@ -390,9 +390,8 @@ impl<C: ModelSpec> Figures<'_, C> {
         let configs: Vec<SetupConfig<C>> = (0..setups.len() * seeds)
             .map(|k| setups[k / seeds].seeded(0, k % seeds))
             .collect();
-        let data = configs
-            .iter()
-            .map(|cfg| Dataset::generate(&cfg.data))
+        let data = par_map(configs.len(), 0, |k| Dataset::generate(&configs[k].data))
+            .into_iter()
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let on_device: Vec<DeviceData> = data
             .iter()
