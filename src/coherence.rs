@@ -12,7 +12,7 @@ use crate::tensors::{HostTensor, TensorFile};
 
 /// Where the data and weights come from.
 pub struct Inputs {
-    /// `data.safetensors`: x [n, P, d], y [n], forget [n].
+    /// `data.safetensors`: x [n, P, d], y \[n\], forget \[n\].
     pub data: PathBuf,
     /// `weights.safetensors`: w_pos [m, d], w_neg [m, d].
     pub weights: PathBuf,

@@ -69,7 +69,7 @@ enum Command {
     },
     /// Coherence (σ, σ_R, σ_F, σ_RF, σ_U) and curvature of a trained CNN at w*.
     Coherence {
-        /// `data.safetensors` (x [n, P, d], y [n] in ±1, forget [n] in {0, 1}).
+        /// `data.safetensors` (x [n, P, d], y \[n\] in ±1, forget \[n\] in {0, 1}).
         #[arg(long, requires = "weights", conflicts_with = "run")]
         data: Option<PathBuf>,
         /// `weights.safetensors` (w_pos [m, d], w_neg [m, d]).
@@ -93,7 +93,7 @@ enum Command {
     /// Stability criteria (ρ(T), first moment, coherence bound, Lyapunov, simulation) for
     /// per-sample Hessians given in a safetensors file.
     Stability {
-        /// File with `retain_g` [n_r, p] + `retain_c` [n_r] (rank one) or `retain_h`
+        /// File with `retain_g` [n_r, p] + `retain_c` \[n_r\] (rank one) or `retain_h`
         /// [n_r, p, p] (dense), and optionally the same for `forget_*`.
         #[arg(long)]
         hessians: PathBuf,

@@ -27,7 +27,7 @@ pub struct Args {
     pub sim: SimOptions,
 }
 
-/// One family (`retain` or `forget`) from the file: `<prefix>_g` [n, p] with `<prefix>_c` [n]
+/// One family (`retain` or `forget`) from the file: `<prefix>_g` [n, p] with `<prefix>_c` \[n\]
 /// (rank one, H_i = c_i g_i g_iᵀ) or `<prefix>_h` [n, p, p] (dense). `None` when absent.
 fn family(file: &TensorFile, prefix: &str) -> Result<Option<Family>> {
     let (g, c, h) = (

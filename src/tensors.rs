@@ -36,7 +36,7 @@ pub fn write(path: &Path, tensors: &[HostTensor], precision: Precision) -> Resul
     write_with_metadata(path, tensors, precision, HashMap::new())
 }
 
-/// As [`write`], with string metadata in the file's `__metadata__` header.
+/// As [`write()`], with string metadata in the file's `__metadata__` header.
 pub fn write_with_metadata(
     path: &Path,
     tensors: &[HostTensor],

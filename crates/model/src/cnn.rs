@@ -120,7 +120,7 @@ impl Cnn {
         (m, d)
     }
 
-    /// Scores f for inputs x [n, P, d] → [n].
+    /// Scores f for inputs x [n, P, d] → \[n\].
     pub fn forward(&self, x: Tensor<3>) -> Tensor<1> {
         score(x, self.w_pos.val(), self.w_neg.val())
     }
@@ -153,7 +153,7 @@ impl Cnn {
     }
 }
 
-/// Scores f for inputs x [n, P, d] and filters w_pos, w_neg [m, d] → [n].
+/// Scores f for inputs x [n, P, d] and filters w_pos, w_neg [m, d] → \[n\].
 fn score(x: Tensor<3>, w_pos: Tensor<2>, w_neg: Tensor<2>) -> Tensor<1> {
     let m = w_pos.dims()[0];
     let total = relu(activations(x.clone(), w_pos)) - relu(activations(x, w_neg)); // [n, P, m]

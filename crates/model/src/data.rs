@@ -2,7 +2,7 @@
 //!
 //! A sample has a label y ∈ {−1, +1} and P patches in R^d: patch 0 is the signal y·μ, every
 //! other patch is noise ξ ~ N(0, σ_p²(I − μμᵀ/‖μ‖²)), exactly orthogonal to μ. The signal sits
-//! in patch 0 [choice]: the CNN sums over patches, so the position does not change anything.
+//! in patch 0 \[choice\]: the CNN sums over patches, so the position does not change anything.
 //! SNR = ‖μ‖ / (σ_p √d), so ‖μ‖ = SNR·σ_p·√d.
 
 use rand::{Rng, SeedableRng, seq::index::sample};
@@ -156,15 +156,15 @@ impl DataConfig {
 pub struct Dataset {
     /// Training inputs, [n, P, d].
     pub x: Vec<f64>,
-    /// Training labels ±1, [n].
+    /// Training labels ±1, \[n\].
     pub y: Vec<f64>,
-    /// Forget-set membership, [n].
+    /// Forget-set membership, \[n\].
     pub forget: Vec<bool>,
     /// Test inputs, [n_test, P, d].
     pub x_test: Vec<f64>,
-    /// Test labels ±1, [n_test].
+    /// Test labels ±1, \[n_test\].
     pub y_test: Vec<f64>,
-    /// The signal vector μ, [d].
+    /// The signal vector μ, \[d\].
     pub mu: Vec<f64>,
     /// Number of patches P.
     pub patches: usize,
@@ -236,7 +236,7 @@ struct Sampler<'a> {
 }
 
 impl Sampler<'_> {
-    /// `count` samples: inputs [count, P, d] and (possibly flipped) labels [count].
+    /// `count` samples: inputs [count, P, d] and (possibly flipped) labels \[count\].
     fn draw(&self, count: usize, rng: &mut ChaCha8Rng) -> (Vec<f64>, Vec<f64>) {
         let (d, p) = (self.config.d, self.config.patches);
         let mut x = Vec::with_capacity(count * p * d);

@@ -24,7 +24,7 @@ impl Loss {
         }
     }
 
-    /// Per-sample loss values, `f` and `y` of shape [n] → [n].
+    /// Per-sample loss values, `f` and `y` of shape \[n\] → \[n\].
     pub fn values(self, f: Tensor<1>, y: Tensor<1>) -> Tensor<1> {
         match self {
             Loss::Logistic => {
@@ -36,7 +36,7 @@ impl Loss {
         }
     }
 
-    /// First derivative ∂ℓ/∂f per sample, [n] → [n].
+    /// First derivative ∂ℓ/∂f per sample, \[n\] → \[n\].
     pub fn d1(self, f: Tensor<1>, y: Tensor<1>) -> Tensor<1> {
         match self {
             Loss::Logistic => -(y.clone() * sigmoid(-(y * f))),
@@ -44,7 +44,7 @@ impl Loss {
         }
     }
 
-    /// Second derivative ∂²ℓ/∂f² per sample, [n] → [n]; the curvature weight c_i of the
+    /// Second derivative ∂²ℓ/∂f² per sample, \[n\] → \[n\]; the curvature weight c_i of the
     /// Gauss–Newton Hessian H_i = c_i g_i g_iᵀ.
     pub fn d2(self, f: Tensor<1>, y: Tensor<1>) -> Tensor<1> {
         match self {

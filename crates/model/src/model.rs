@@ -35,17 +35,17 @@ pub trait Model: Clone {
         false
     }
 
-    /// The parameters as one flat vector, [p].
+    /// The parameters as one flat vector, \[p\].
     fn params(&self) -> Tensor<1>;
 
-    /// Replaces the parameters by a flat vector w, [p] (in the order of [`Model::params`]).
+    /// Replaces the parameters by a flat vector w, \[p\] (in the order of [`Model::params`]).
     fn set_params(&mut self, w: Tensor<1>);
 
-    /// Scores f(w, x_i) at the given parameters w [p] for inputs x [n, P, d] → [n].
+    /// Scores f(w, x_i) at the given parameters w \[p\] for inputs x [n, P, d] → \[n\].
     /// Must be differentiable in `w` (it is what the autodiff defaults differentiate).
     fn scores_at(&self, w: Tensor<1>, x: Tensor<3>) -> Tensor<1>;
 
-    /// Scores at the model's own parameters, x [n, P, d] → [n].
+    /// Scores at the model's own parameters, x [n, P, d] → \[n\].
     fn scores(&self, x: Tensor<3>) -> Tensor<1> {
         self.scores_at(self.params(), x)
     }
@@ -56,8 +56,8 @@ pub trait Model: Clone {
         autodiff_score_grads(self, x)
     }
 
-    /// Gradient of the weighted loss Σ_i ω_i ℓ(f(w, x_i), y_i) in w, [p]; x [n, P, d], y and
-    /// ω [n]. Negative weights give ascent. Default: one autodiff backward.
+    /// Gradient of the weighted loss Σ_i ω_i ℓ(f(w, x_i), y_i) in w, \[p\]; x [n, P, d], y and
+    /// ω \[n\]. Negative weights give ascent. Default: one autodiff backward.
     fn loss_grad(&self, loss: Loss, x: Tensor<3>, y: Tensor<1>, weights: Tensor<1>) -> Tensor<1> {
         let w = self.params().detach().autodiff().require_grad();
         let f = self.scores_at(w.clone(), x);

@@ -63,13 +63,13 @@ impl TrainConfig {
 pub struct DeviceData {
     /// Training inputs, [n, P, d].
     pub x: Tensor<3>,
-    /// Training labels ±1, [n].
+    /// Training labels ±1, \[n\].
     pub y: Tensor<1>,
     /// Test inputs, [n_test, P, d].
     pub x_test: Tensor<3>,
-    /// Test labels ±1, [n_test].
+    /// Test labels ±1, \[n_test\].
     pub y_test: Tensor<1>,
-    /// Forget-set membership, [n] (host).
+    /// Forget-set membership, \[n\] (host).
     pub forget: Vec<bool>,
 }
 
@@ -115,7 +115,7 @@ pub struct TrainReport {
     pub mean_sample_grad_norm: f64,
 }
 
-/// Mean loss, [n] scores and labels → scalar.
+/// Mean loss, \[n\] scores and labels → scalar.
 fn mean_loss(loss: Loss, f: Tensor<1>, y: Tensor<1>) -> f64 {
     to_f64(loss.values(f, y).mean())[0]
 }

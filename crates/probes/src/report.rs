@@ -62,7 +62,7 @@ pub(crate) fn split_sizes(forget: &[bool]) -> Result<(usize, usize)> {
     Ok((n - n_forget, n_forget))
 }
 
-/// Probes `model` at its parameters on inputs x [n, P, d], labels y [n] and the forget mask
+/// Probes `model` at its parameters on inputs x [n, P, d], labels y \[n\] and the forget mask
 /// (length n, at least one forget and one retain sample), with the rank-one shortcut.
 pub fn coherence_report<M: Model>(
     model: &M,

@@ -23,7 +23,7 @@ pub struct SampleCurvature {
 }
 
 impl SampleCurvature {
-    /// Computes G, c and ℓ' for inputs x [n, P, d] and labels y [n] at the model's parameters.
+    /// Computes G, c and ℓ' for inputs x [n, P, d] and labels y \[n\] at the model's parameters.
     pub fn new<M: Model>(model: &M, loss: Loss, x: Tensor<3>, y: Tensor<1>) -> Self {
         let n = y.dims()[0];
         let f = model.scores(x.clone());
@@ -50,7 +50,7 @@ impl SampleCurvature {
 }
 
 /// Reorders samples retain first: returns (x, y) with the rows of `forget == false` first, in
-/// their original order, then the forget rows; x [n, P, d], y [n].
+/// their original order, then the forget rows; x [n, P, d], y \[n\].
 pub fn retain_first(x: Tensor<3>, y: Tensor<1>, forget: &[bool]) -> (Tensor<3>, Tensor<1>) {
     let order: Vec<i64> = (0..forget.len())
         .filter(|&i| !forget[i])

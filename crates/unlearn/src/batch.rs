@@ -424,7 +424,7 @@ impl<'s, M: Model, R: Rng> Batch<'s, M, R> {
 /// (one [`Model::scores_many`] on the training rows and one on the test rows), flat, in
 /// this order: the training losses and margins [G·n] each, the test losses and margins
 /// [G·n_test] each (see [`Samples::on_device`]; none for an empty set), and the squared distances to w* and to
-/// w_retrain, [G] each.
+/// w_retrain, \[G\] each.
 fn snapshot_parts<M: Model>(setup: &Setup<M>, params: Tensor<2>) -> Vec<Tensor<1>> {
     let runs = params.dims()[0];
     let samples = |x: &Tensor<3>, y: &Tensor<1>| {

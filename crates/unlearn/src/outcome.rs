@@ -41,7 +41,7 @@ pub struct Snapshot {
     pub mia_auc: f64,
 }
 
-/// The two parameter vectors distances are measured from, each [p].
+/// The two parameter vectors distances are measured from, each \[p\].
 #[derive(Debug, Clone)]
 pub struct Anchors {
     /// w*, the pre-trained parameters.
@@ -141,7 +141,7 @@ impl Samples {
     }
 
     /// The device side of [`Samples::of`] for scores f and labels y, both [N]:
-    /// [ℓ(f_i, y_i), f_i·y_i], each [N] (read them back, in one read with others, and hand
+    /// [ℓ(f_i, y_i), f_i·y_i], each \[N\] (read them back, in one read with others, and hand
     /// them to [`Samples::from_parts`]).
     pub(crate) fn on_device(loss: Loss, f: Tensor<1>, y: Tensor<1>) -> [Tensor<1>; 2] {
         [loss.values(f.clone(), y.clone()), f * y]
@@ -156,7 +156,7 @@ impl Samples {
     }
 }
 
-/// ‖v‖₂ of a [p] tensor, on the host.
+/// ‖v‖₂ of a \[p\] tensor, on the host.
 pub(crate) fn norm(v: Tensor<1>) -> f64 {
     to_f64(v.powi_scalar(2).sum())[0].sqrt()
 }

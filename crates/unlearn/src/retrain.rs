@@ -10,7 +10,7 @@ use crate::error::Result;
 /// The retrained model's parameters and how its training went.
 #[derive(Debug, Clone)]
 pub struct Reference {
-    /// Its parameters w_retrain, [p].
+    /// Its parameters w_retrain, \[p\].
     pub params: Tensor<1>,
     /// Its pre-training report (on R alone).
     pub report: TrainReport,

@@ -116,7 +116,7 @@ pub struct Setup<M> {
     pub data: DeviceData,
     /// The model at w*.
     pub model: M,
-    /// w* and the retrain reference's parameters, [p] each.
+    /// w* and the retrain reference's parameters, \[p\] each.
     pub anchors: Anchors,
     /// ‖w*‖.
     pub start_norm: f64,

@@ -97,7 +97,7 @@ impl Stepper {
         (&self.rows, &self.weights)
     }
 
-    /// One step on `model` with training inputs x [n, P, d] and labels y [n] (on the model's
+    /// One step on `model` with training inputs x [n, P, d] and labels y \[n\] (on the model's
     /// device): draws the batches and sets w ← w − η·∇_w Σ_k ω_k ℓ_k.
     pub fn step<M: Model, R: Rng>(
         &mut self,

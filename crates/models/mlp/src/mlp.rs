@@ -70,7 +70,7 @@ impl Mlp {
         }
     }
 
-    /// Splits a flat parameter vector [p] into W, b, v.
+    /// Splits a flat parameter vector \[p\] into W, b, v.
     fn split(&self, flat: Tensor<1>) -> Weights {
         let (h, dim) = self.dims();
         Weights {

@@ -8,7 +8,7 @@ use nalgebra::DMatrix;
 use crate::error::{Error, Result, check_finite};
 use crate::operator::FiniteDifferenceHvp;
 
-/// A model, its loss and data (x [n, P, d], y [n]) at the point w*, in f64: everything the
+/// A model, its loss and data (x [n, P, d], y \[n\]) at the point w*, in f64: everything the
 /// finite differences need. Shifts follow [`FiniteDifferenceHvp`]: the perturbation h·v has
 /// length ε·max(1, ‖w*‖₂) whatever ‖v‖.
 pub(crate) struct FdProblem<'a, M> {
@@ -86,7 +86,7 @@ impl<'a, M: Model> FdProblem<'a, M> {
     }
 
     /// Per-sample loss gradients ∇_w ℓ_i = ℓ'_i ∇_w f(x_i) at parameters `w` for inputs
-    /// x [m, P, d] and labels y [m] → [m, p] (on the model's device).
+    /// x [m, P, d] and labels y \[m\] → [m, p] (on the model's device).
     fn sample_grads(&self, w: &[f64], x: Tensor<3>, y: Tensor<1>) -> Tensor<2> {
         let m = y.dims()[0];
         let model = self.model_at(w);
