@@ -56,3 +56,40 @@ fn quick_suite_writes_a_consistent_csv() {
 fn zero_repetitions_are_refused() {
     fails_with(&["bench", "--quick", "--reps", "0"], &["--reps"]);
 }
+
+/// `--figures` adds one row per figure (kind "figure", one cold run each) and `--figures-out`
+/// keeps what the figures wrote.
+#[test]
+fn figures_are_timed_and_kept_where_asked() {
+    let (csv_dir, figures) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    ok(&[
+        "bench",
+        "--quick",
+        "--reps",
+        "1",
+        "--figures",
+        "--figures-out",
+        figures.path().to_str().unwrap(),
+        "--out",
+        csv_dir.path().to_str().unwrap(),
+    ]);
+    let csv = std::fs::read_to_string(csv_dir.path().join("flex.csv")).unwrap();
+    let timed: Vec<&str> = csv
+        .lines()
+        .filter(|l| l.starts_with("figure,"))
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
+    let expected: Vec<String> = (1..=7).map(|k| format!("figure{k}")).collect();
+    assert_eq!(timed, expected, "{csv}");
+    for kept in ["figure4_cnn_batch_alpha.png", "figure4_cnn_batch_alpha.csv"] {
+        assert!(figures.path().join(kept).is_file(), "{kept}");
+    }
+}
+
+#[test]
+fn figures_out_needs_figures() {
+    fails_with(
+        &["bench", "--quick", "--figures-out", "/tmp/x"],
+        &["--figures"],
+    );
+}
