@@ -181,6 +181,36 @@ impl<C: ModelSpec> Default for GridConfig<C> {
 }
 
 impl<C: ModelSpec> GridConfig<C> {
+    /// A smoke-test grid of `setup` (seconds for a small model): B ∈ {1, 3} × α ∈ {0, 1}, 2
+    /// repetitions, 15 unlearning steps recorded every 5, short predictions (20 simulated
+    /// steps, 2 runs, 20 power iterations), master seed `seed`.
+    pub fn smoke(setup: SetupConfig<C>, seed: u64) -> Self {
+        GridConfig {
+            setup,
+            unlearn: UnlearnConfig {
+                steps: 15,
+                record_every: 5,
+                ..UnlearnConfig::default()
+            },
+            predict: PredictConfig {
+                sim_steps: 20,
+                sim_reps: 2,
+                power_max_iter: 20,
+                ..PredictConfig::default()
+            },
+            x: Axis {
+                param: Param::Batch,
+                values: vec![1.0, 3.0],
+            },
+            y: Axis {
+                param: Param::Alpha,
+                values: vec![0.0, 1.0],
+            },
+            reps: 2,
+            seed,
+        }
+    }
+
     /// Number of cells.
     pub fn cells(&self) -> usize {
         self.x.values.len() * self.y.values.len()
@@ -929,30 +959,7 @@ mod tests {
 
     /// 2 × 2 cells (B ∈ {1, 3}, α ∈ {0, 1}), 2 repetitions, 15 steps.
     fn config(seed: u64) -> GridConfig {
-        GridConfig {
-            setup: tiny(0.05),
-            unlearn: UnlearnConfig {
-                steps: 15,
-                record_every: 5,
-                ..UnlearnConfig::default()
-            },
-            predict: PredictConfig {
-                sim_steps: 20,
-                sim_reps: 2,
-                power_max_iter: 20,
-                ..PredictConfig::default()
-            },
-            x: Axis {
-                param: Param::Batch,
-                values: vec![1.0, 3.0],
-            },
-            y: Axis {
-                param: Param::Alpha,
-                values: vec![0.0, 1.0],
-            },
-            reps: 2,
-            seed,
-        }
+        GridConfig::smoke(tiny(0.05), seed)
     }
 
     fn run(

@@ -8,57 +8,34 @@ use frontier_model::{DataConfig, Loss, Precision, TrainConfig};
 use frontier_stability::sweep::Rule;
 use frontier_unlearn::grid::csv;
 use frontier_unlearn::{
-    Axis, Criterion, Grid, GridConfig, GridOptions, HessianMethod, Param, PredictConfig,
-    SetupConfig, UnlearnConfig, run_grid,
+    Criterion, Grid, GridConfig, GridOptions, HessianMethod, SetupConfig, run_grid,
 };
 
-/// B ∈ {1, 3} × α ∈ {0, 1}, 2 seeds, 15 steps; n = 20 (4 forget), P = 2, patch dimension `d`,
-/// hidden width `hidden` (p = hidden·(2d + 2)).
+/// [`GridConfig::smoke`] (B ∈ {1, 3} × α ∈ {0, 1}, 2 seeds, 15 steps) of an MLP setup: n = 20
+/// (4 forget), P = 2, patch dimension `d`, hidden width `hidden` (p = hidden·(2d + 2)).
 fn config(d: usize, hidden: usize, precision: Precision) -> GridConfig<MlpConfig> {
-    GridConfig {
-        setup: SetupConfig {
-            data: DataConfig {
-                n: 20,
-                n_test: 20,
-                d,
-                n_forget: 4,
-                snr: 0.5,
-                ..DataConfig::default()
-            },
-            model: MlpConfig {
-                hidden,
-                ..MlpConfig::default()
-            },
-            pretrain: TrainConfig {
-                loss: Loss::Logistic,
-                eta: 0.5,
-                max_steps: 200,
-                loss_tol: 0.01,
-            },
-            precision,
+    let setup = SetupConfig {
+        data: DataConfig {
+            n: 20,
+            n_test: 20,
+            d,
+            n_forget: 4,
+            snr: 0.5,
+            ..DataConfig::default()
         },
-        unlearn: UnlearnConfig {
-            steps: 15,
-            record_every: 5,
-            ..UnlearnConfig::default()
+        model: MlpConfig {
+            hidden,
+            ..MlpConfig::default()
         },
-        predict: PredictConfig {
-            sim_steps: 20,
-            sim_reps: 2,
-            power_max_iter: 20,
-            ..PredictConfig::default()
+        pretrain: TrainConfig {
+            loss: Loss::Logistic,
+            eta: 0.5,
+            max_steps: 200,
+            loss_tol: 0.01,
         },
-        x: Axis {
-            param: Param::Batch,
-            values: vec![1.0, 3.0],
-        },
-        y: Axis {
-            param: Param::Alpha,
-            values: vec![0.0, 1.0],
-        },
-        reps: 2,
-        seed: 1,
-    }
+        precision,
+    };
+    GridConfig::smoke(setup, 1)
 }
 
 fn run(cfg: &GridConfig<MlpConfig>) -> Grid<MlpConfig> {
