@@ -12,8 +12,10 @@
 //!   B_r + B_f sampled rank-one Hessians: a dot and an update per sample, 4·r·(B_r + B_f).
 
 use anyhow::Result;
-use burn::tensor::{Distribution, Int, Tensor, TensorData};
-use frontier_model::{CnnConfig, DataConfig, Dataset, DeviceData, Loss, Model, to_f64};
+use burn::tensor::{Distribution, Tensor};
+use frontier_model::{
+    CnnConfig, DataConfig, Dataset, DeviceData, Loss, Model, index_tensor, to_f64,
+};
 use frontier_stability::simulate::{InitialState, SimOptions, simulate};
 use frontier_stability::{Curvature, Family, Problem, Settings};
 use frontier_unlearn::{BatchRun, SetupConfig, UnlearnConfig, bench_step, seeds};
@@ -180,7 +182,7 @@ fn unlearn_steps(
     let rows: Vec<i64> = (0..runs * k)
         .map(|_| rng.random_range(0..n as i64))
         .collect();
-    let index = Tensor::<1, Int>::from_data(TensorData::new(rows, [runs * k]), &target.device);
+    let index = index_tensor(rows, &target.device);
     let x = data.x.clone().select(0, index.clone());
     let y = data.y.clone().select(0, index);
     let weights = Tensor::<1>::full(

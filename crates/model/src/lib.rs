@@ -20,7 +20,7 @@ pub use model::{
     Model, autodiff_score_grads, looped_loss_grads_many, looped_scores_each, looped_scores_many,
 };
 pub use spec::ModelSpec;
-pub use tensor::{Precision, shape_bucket, tensor_from, to_f64};
+pub use tensor::{Precision, index_tensor, shape_bucket, shrink_to_bucket, tensor_from, to_f64};
 pub use train::{
     DeviceData, TrainConfig, TrainReport, TrainRun, accuracy, pretrain, pretrain_many,
 };

@@ -1,6 +1,6 @@
 //! Moving plain host vectors to and from Burn tensors with an explicit float dtype.
 
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 /// The float precision of the tensors a model computes with.
@@ -56,6 +56,28 @@ pub fn shape_bucket(n: usize) -> usize {
     }
 }
 
+/// The rows a batch of `rows` rows keeps once only the rows `live` are still running: `None`
+/// (keep them all) until a [`shape_bucket`] of the live count is at most half of `rows`, then
+/// the live rows padded with stopped ones (`stopped(row)`) to that bucket size, in order.
+pub fn shrink_to_bucket(
+    live: &[usize],
+    rows: usize,
+    stopped: impl Fn(usize) -> bool,
+) -> Option<Vec<usize>> {
+    let target = shape_bucket(live.len());
+    if 2 * target > rows {
+        return None;
+    }
+    let mut keep = live.to_vec();
+    keep.extend(
+        (0..rows)
+            .filter(|&row| stopped(row))
+            .take(target - live.len()),
+    );
+    keep.sort_unstable();
+    Some(keep)
+}
+
 /// A tensor of shape `shape` from row-major f64 values, created directly in `precision`.
 pub fn tensor_from<const D: usize>(
     values: &[f64],
@@ -70,6 +92,12 @@ pub fn tensor_from<const D: usize>(
     Tensor::from_data(data, (device, precision.dtype()))
 }
 
+/// An index tensor of `rows` on `device` (for `select` and gathers), of their length.
+pub fn index_tensor(rows: Vec<i64>, device: &Device) -> Tensor<1, Int> {
+    let len = rows.len();
+    Tensor::from_data(TensorData::new(rows, [len]), device)
+}
+
 /// Row-major values of a float tensor as f64 (whatever its dtype).
 pub fn to_f64<const D: usize>(t: Tensor<D>) -> Vec<f64> {
     t.into_data()
@@ -80,7 +108,7 @@ pub fn to_f64<const D: usize>(t: Tensor<D>) -> Vec<f64> {
 
 #[cfg(test)]
 mod tests {
-    use super::shape_bucket;
+    use super::{shape_bucket, shrink_to_bucket};
 
     #[test]
     fn buckets_are_powers_of_two_then_multiples_of_eight() {
@@ -89,5 +117,15 @@ mod tests {
             .map(|&n| shape_bucket(n))
             .collect();
         assert_eq!(got, [1, 1, 2, 4, 8, 8, 16, 16, 24, 24, 336]);
+    }
+
+    #[test]
+    fn shrinking_keeps_the_live_rows_padded_to_a_bucket() {
+        let stopped = |row: usize| row % 2 == 1;
+        assert_eq!(shrink_to_bucket(&[0, 2, 4], 7, stopped), None);
+        assert_eq!(
+            shrink_to_bucket(&[4, 6, 8], 9, stopped),
+            Some(vec![1, 4, 6, 8])
+        );
     }
 }

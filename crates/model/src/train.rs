@@ -2,14 +2,14 @@
 //! tolerance or the step budget ends, one model at a time ([`pretrain`]) or many models of
 //! one architecture together as batched tensors ([`pretrain_many`]).
 
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
 use crate::error::{Result, invalid};
 use crate::loss::Loss;
 use crate::model::Model;
-use crate::tensor::{Precision, shape_bucket, tensor_from, to_f64};
+use crate::tensor::{Precision, index_tensor, shrink_to_bucket, tensor_from, to_f64};
 
 /// How to pre-train. Every field has a default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -177,10 +177,9 @@ pub struct TrainRun<'a, M> {
 /// step of all runs is one [`Model::loss_grads_many`], one update and one
 /// [`Model::scores_each`] for the losses, read back together (the only synchronisation of a
 /// step). Each run stops exactly where [`pretrain`] would (below its tolerance, at its budget,
-/// or "diverged at step k"); a stopped run is masked, and once at most half the rows are
-/// active they are gathered into a smaller batch (of a [`shape_bucket`] size, padded with
-/// stopped rows). Results equal [`pretrain`]'s up to the
-/// summation order of the batched kernels (~1e-15 relative in f64). Returns the trained models
+/// or "diverged at step k"); a stopped run is masked, and the batch shrinks by
+/// [`shrink_to_bucket`]. Results equal [`pretrain`]'s up to the summation order of the batched
+/// kernels (~1e-15 relative in f64). Returns the trained models
 /// and reports in the order of `runs`; errors on a bad config or runs that differ in loss,
 /// input shape [P, d] or parameter count.
 pub fn pretrain_many<M: Model>(runs: Vec<TrainRun<'_, M>>) -> Result<Vec<(M, TrainReport)>> {
@@ -269,16 +268,10 @@ pub fn pretrain_many<M: Model>(runs: Vec<TrainRun<'_, M>>) -> Result<Vec<(M, Tra
         if live.is_empty() {
             break;
         }
-        let target = shape_bucket(live.len());
-        if 2 * target <= batch.runs.len() {
-            // The live rows, padded with retired ones (step size zero) to a bucket size.
-            let mut keep = live;
-            keep.extend(
-                (0..batch.runs.len())
-                    .filter(|&row| !active[batch.runs[row]])
-                    .take(target - keep.len()),
-            );
-            keep.sort_unstable();
+        // Padding rows are retired ones (step size zero).
+        if let Some(keep) =
+            shrink_to_bucket(&live, batch.runs.len(), |row| !active[batch.runs[row]])
+        {
             batch = batch.select(&keep);
         }
         let etas: Vec<f64> = batch
@@ -344,9 +337,10 @@ struct Rows {
 impl Rows {
     /// The rows at positions `keep`.
     fn select(self, keep: &[usize]) -> Rows {
-        let device = self.params.device();
-        let ix: Vec<i64> = keep.iter().map(|&k| k as i64).collect();
-        let ix = Tensor::<1, Int>::from_data(TensorData::new(ix, [keep.len()]), &device);
+        let ix = index_tensor(
+            keep.iter().map(|&k| k as i64).collect(),
+            &self.params.device(),
+        );
         Rows {
             runs: keep.iter().map(|&k| self.runs[k]).collect(),
             x: self.x.select(0, ix.clone()),

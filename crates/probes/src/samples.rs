@@ -5,8 +5,8 @@
 //! The n×p work (per-sample gradients, G Gᵀ) runs on the model's Burn device; what comes back
 //! to the host is n×n, in f64.
 
-use burn::tensor::{Int, Tensor, TensorData};
-use frontier_model::{Loss, Model, to_f64};
+use burn::tensor::Tensor;
+use frontier_model::{Loss, Model, index_tensor, to_f64};
 use nalgebra::DMatrix;
 
 /// Per-sample curvature data, samples in the order they were given.
@@ -57,7 +57,6 @@ pub fn retain_first(x: Tensor<3>, y: Tensor<1>, forget: &[bool]) -> (Tensor<3>, 
         .chain((0..forget.len()).filter(|&i| forget[i]))
         .map(|i| i as i64)
         .collect();
-    let n = order.len();
-    let index = Tensor::<1, Int>::from_data(TensorData::new(order, [n]), &y.device());
+    let index = index_tensor(order, &y.device());
     (x.select(0, index.clone()), y.select(0, index))
 }

@@ -16,9 +16,9 @@
 //!    then the shared [`Snapshot`] code on the host.
 //!
 //! A finished run keeps its row with zero weights (no movement, no kernels of its own);
-//! once at most half the rows are active, the active rows are gathered into a smaller batch
-//! (at most log₂ R shape changes). Every varying size (K, the rows kept, the runs measured
-//! together) is a [`shape_bucket`] size, so a GPU compiles and tunes few kernel shapes. A run whose step is non-finite is put back to its
+//! the batch shrinks by [`shrink_to_bucket`] (at most log₂ R shape changes). Every varying
+//! size (K, the rows kept, the runs measured together) is a [`shape_bucket`] size, so a GPU
+//! compiles and tunes few kernel shapes. A run whose step is non-finite is put back to its
 //! previous parameters and reported as diverged at that step, as in the one-run path.
 //!
 //! On the CPU every run gives the outcome of [`unlearn`](crate::run::unlearn) with the same
@@ -28,8 +28,10 @@
 
 use std::time::Instant;
 
-use burn::tensor::{Bool, Int, Tensor, TensorData};
-use frontier_model::{Loss, Model, Precision, shape_bucket, tensor_from, to_f64};
+use burn::tensor::{Bool, Tensor, TensorData};
+use frontier_model::{
+    Loss, Model, Precision, index_tensor, shape_bucket, shrink_to_bucket, tensor_from, to_f64,
+};
 use rand::Rng;
 
 use crate::error::{Result, invalid};
@@ -258,16 +260,9 @@ impl<'s, M: Model, R: Rng> Batch<'s, M, R> {
         if active.is_empty() {
             return None;
         }
-        let target = shape_bucket(active.len());
-        if 2 * target <= self.slots.len() {
-            // The active rows, padded with finished ones (zero weights) to a bucket size.
-            let mut keep = active;
-            keep.extend(
-                (0..self.slots.len())
-                    .filter(|&s| self.lanes[self.slots[s]].tracker.finished())
-                    .take(target - keep.len()),
-            );
-            keep.sort_unstable();
+        // Padding rows are finished ones (zero weights).
+        let finished = |s: usize| self.lanes[self.slots[s]].tracker.finished();
+        if let Some(keep) = shrink_to_bucket(&active, self.slots.len(), finished) {
             self.compact(&keep);
             active = self.active();
         }
@@ -294,7 +289,7 @@ impl<'s, M: Model, R: Rng> Batch<'s, M, R> {
             weights[s * rows..s * rows + wt.len()].copy_from_slice(wt);
         }
         // 2. Gather, one batched gradient, the update.
-        let index = Tensor::<1, Int>::from_data(TensorData::new(index, [w * rows]), &device);
+        let index = index_tensor(index, &device);
         let x = self
             .x
             .clone()
@@ -343,9 +338,8 @@ impl<'s, M: Model, R: Rng> Batch<'s, M, R> {
 
     /// Keeps only the rows `keep`.
     fn compact(&mut self, keep: &[usize]) {
-        let index: Vec<i64> = keep.iter().map(|&s| s as i64).collect();
-        let index = Tensor::<1, Int>::from_data(
-            TensorData::new(index, [keep.len()]),
+        let index = index_tensor(
+            keep.iter().map(|&s| s as i64).collect(),
             &self.params.device(),
         );
         self.params = self.params.clone().select(0, index.clone());
@@ -375,7 +369,7 @@ impl<'s, M: Model, R: Rng> Batch<'s, M, R> {
             let mut index: Vec<i64> = members.iter().map(|&(s, _)| s as i64).collect();
             let padded = shape_bucket(index.len());
             index.resize(padded, index[0]);
-            let index = Tensor::<1, Int>::from_data(TensorData::new(index, [padded]), &device);
+            let index = index_tensor(index, &device);
             parts.extend(snapshot_parts(setup, self.params.clone().select(0, index)));
             groups.push((setup, members, padded));
         }
@@ -423,8 +417,8 @@ impl<'s, M: Model, R: Rng> Batch<'s, M, R> {
 /// The device side of the snapshots of the runs of `setup` at parameters `params` [G, p]
 /// (one [`Model::scores_many`] on the training rows and one on the test rows), flat, in
 /// this order: the training losses and margins [G·n] each, the test losses and margins
-/// [G·n_test] each (see [`Samples::on_device`]; none for an empty set), and the squared distances to w* and to
-/// w_retrain, \[G\] each.
+/// [G·n_test] each (see [`Samples::on_device`]; none for an empty set), and the squared
+/// distances to w* and to w_retrain, \[G\] each.
 fn snapshot_parts<M: Model>(setup: &Setup<M>, params: Tensor<2>) -> Vec<Tensor<1>> {
     let runs = params.dims()[0];
     let samples = |x: &Tensor<3>, y: &Tensor<1>| {

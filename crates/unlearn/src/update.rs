@@ -13,8 +13,8 @@
 //! −η'[α'∇L_R − γ∇L_F] equals ours with α = γ/(γ+α') and η = η'·(γ+α') ([`GradDiff`]).
 //! **Plain gradient ascent** is α = 1 ([`gradient_ascent`]).
 
-use burn::tensor::{Int, Tensor, TensorData};
-use frontier_model::{Loss, Model, Precision, tensor_from};
+use burn::tensor::Tensor;
+use frontier_model::{Loss, Model, Precision, index_tensor, tensor_from};
 use frontier_stability::sampler::Sampler;
 use frontier_stability::{Sampling, Settings};
 use rand::Rng;
@@ -115,7 +115,7 @@ impl Stepper {
             return; // Bernoulli sampling can draw an empty batch: no move.
         }
         let k = rows.len();
-        let index = Tensor::<1, Int>::from_data(TensorData::new(rows.to_vec(), [k]), &device);
+        let index = index_tensor(rows.to_vec(), &device);
         let weights = tensor_from(weights, [k], &device, precision);
         let grad = model.loss_grad(
             loss,
