@@ -10,7 +10,7 @@ heatmap-gpu *ARGS:
 
 # The whole test suite (what CI runs).
 test:
-    cargo test --workspace
+    cargo test --workspace --release
 
 # The kernel table and per-figure timings (writes assets/bench/<backend>.csv), then the
 # criterion benches.
