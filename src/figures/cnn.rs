@@ -202,6 +202,7 @@ impl<C: ModelSpec> Figures<'_, C> {
             eta: self.etas(loss).0,
             max_steps: 2000,
             loss_tol: 0.01,
+            ..TrainConfig::default()
         };
         s.precision = precision;
         s

@@ -273,6 +273,7 @@ pub(crate) mod tests {
                 eta: 1.0,
                 max_steps: 1000,
                 loss_tol: 0.01,
+                ..TrainConfig::default()
             },
             precision: Precision::F32,
         }
