@@ -9,6 +9,8 @@
 //! - [`run`]: one unlearning run with its success criteria;
 //! - [`batch`]: many runs (a whole grid) advanced together as batched tensors;
 //! - [`predict`]: the linearised problem at w* and the stability engine's verdicts;
+//! - [`escape`]: the inputs of the finite-budget escape rule at w* (margins, forget gradient
+//!   norms, cos(∇L_R, ∇L_F), α_drift) and T̂_esc;
 //! - [`grid`]: grids over two of {B, α, SNR, η, forget fraction} with repetitions, cached
 //!   and resumable through [`cache`];
 //! - [`seeds`]: every random stream derived from (seed, cell, rep).
@@ -19,6 +21,7 @@
 pub mod batch;
 pub mod cache;
 pub mod error;
+pub mod escape;
 pub mod grid;
 pub mod mia;
 pub mod outcome;
@@ -32,6 +35,7 @@ pub mod update;
 pub use batch::{BatchRun, StepBench, bench_step, unlearn_many};
 pub use cache::{RunDir, config_hash};
 pub use error::{Error, Result};
+pub use escape::EscapeInputs;
 pub use grid::{
     Axis, CellRecord, CellSummary, Criterion, Grid, GridConfig, GridOptions, Param, Stat, run_grid,
 };
