@@ -15,10 +15,15 @@
 //!     L = ln(1 + Δ/|r₀|).
 //!
 //! What the numbers mean \[choice\]: m₀ (or |r₀|) is the margin (residual) of a forget sample
-//! whose loss equals the mean forget loss at w*; Δ = R·‖g_f‖/√n_f is the change of one forget
-//! score when ‖w − w*‖ reaches the escape radius R with the displacement spread evenly over
-//! the n_f forget directions (each then moves R/√n_f along its own unit gradient), ‖g_f‖ the
-//! root mean square of the forget samples' score gradients ‖∇_w f(x_j)‖ at w*.
+//! whose loss equals the mean forget loss at w*; ‖g_f‖ is the root mean square of the forget
+//! samples' score gradients ‖∇_w f(x_j)‖ at w*; R is the escape radius. Δ is the change of
+//! the escaping forget score once ‖w − w*‖ = R, and differs between the losses because the
+//! escapes do:
+//! - logistic: the margins blow up in finite time, after which they fall linearly, all forget
+//!   samples together; the displacement R is shared by the n_f forget directions, each moving
+//!   R/√n_f along its unit gradient: Δ = R·‖g_f‖/√n_f;
+//! - squared: the growth stays exponential up to the escape, so the fastest direction alone
+//!   carries the displacement: Δ = R·‖g_f‖.
 
 use serde::Serialize;
 
@@ -112,7 +117,7 @@ pub struct ForgetAtOptimum {
 pub struct LossShape {
     /// The start of the path: m₀ (logistic) or |r₀| (squared).
     pub start: f64,
-    /// Δ = R·‖g_f‖/√n_f: how far the margin falls (logistic) or |r| grows (squared).
+    /// Δ: how far the margin falls (logistic, R·‖g_f‖/√n_f) or |r| grows (squared, R·‖g_f‖).
     pub shift: f64,
     /// L ≥ 0: e-folds of the unstable direction the escape needs (+∞ when |r₀| = 0).
     pub factor: f64,
@@ -150,10 +155,11 @@ impl ForgetAtOptimum {
     /// The loss-shape factor L (see the module docs).
     pub fn shape(&self) -> Result<LossShape> {
         self.validate()?;
-        let shift = self.radius * self.forget_grad_norm / (self.n_forget as f64).sqrt();
+        let travel = self.radius * self.forget_grad_norm;
         let m0 = self.loss.margin_at(self.forget_loss);
         Ok(match self.loss {
             MarginLoss::Logistic => {
+                let shift = travel / (self.n_forget as f64).sqrt();
                 // ℓ''(m₀)·∫_{m₀−Δ}^{m₀} (1 + e^m) dm with ℓ''(m₀)·e^{m₀} = s(m₀)².
                 let s = sigmoid(m0);
                 LossShape {
@@ -166,8 +172,8 @@ impl ForgetAtOptimum {
                 let r0 = (1.0 - m0).abs();
                 LossShape {
                     start: r0,
-                    shift,
-                    factor: (shift / r0).ln_1p(),
+                    shift: travel,
+                    factor: (travel / r0).ln_1p(),
                 }
             }
         })
@@ -270,9 +276,12 @@ mod tests {
             let lambda_min = first_moment(&problem).lambda_min;
             let n_f = 2.0;
             let kappa = (1.0 + eta * alpha * c_forget * 25.0 / n_f).ln();
-            // ‖g_f‖ = RMS(5, 4); Δ = R‖g_f‖/√n_f.
+            // ‖g_f‖ = RMS(5, 4); Δ = R‖g_f‖/√n_f (logistic), R‖g_f‖ (squared).
             let g_f = ((25.0 + 16.0) / 2.0f64).sqrt();
-            let shift = radius * g_f / n_f.sqrt();
+            let shift = match loss {
+                MarginLoss::Logistic => radius * g_f / n_f.sqrt(),
+                MarginLoss::Squared => radius * g_f,
+            };
             let integral = match loss {
                 MarginLoss::Logistic => {
                     simpson(|m| 1.0 / (1.0 / (1.0 + m.exp())), m0 - shift, m0, 20_000)
