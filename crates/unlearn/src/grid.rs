@@ -37,7 +37,7 @@ use crate::setup::{Setup, SetupConfig};
 use crate::update::validate;
 
 /// Bump when the meaning of a cached cell changes: old caches are then not reused.
-const CACHE_FORMAT: u32 = 2;
+const CACHE_FORMAT: u32 = 3;
 
 /// A grid axis parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -360,7 +360,7 @@ impl Stat {
 /// The empirical success criteria of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Criterion {
-    /// (a) forget loss ≥ the retrain reference's.
+    /// (a) MIA attack strength near 0.5 (see [`crate::run`]).
     Deletion,
     /// (b) ‖w − w*‖ > k‖w*‖ (or divergence).
     Escape,
@@ -372,7 +372,7 @@ impl Criterion {
     /// Legend/colourbar text.
     pub fn label(self) -> &'static str {
         match self {
-            Criterion::Deletion => "fraction of runs deleting (forget loss ≥ retrain's)",
+            Criterion::Deletion => "fraction of runs deleting (MIA attack strength near 0.5)",
             Criterion::Escape => "fraction of runs escaping (‖w − w*‖ > k‖w*‖)",
             Criterion::Useful => "fraction of useful successes ((a or b), retain acc ok)",
         }

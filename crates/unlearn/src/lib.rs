@@ -2,8 +2,11 @@
 //!
 //! - [`update`]: the step w ← w − η[(1−α)·mean_{B_r} ∇ℓ − α·mean_{B_f} ∇ℓ] on any
 //!   [`frontier_model::Model`], plain gradient ascent, and the OpenUnlearning GradDiff mapping;
-//! - [`outcome`]: what is measured along a run (losses, accuracies, distances, MIA AUC);
-//! - [`mia`]: the loss-threshold membership-inference AUC;
+//! - [`outcome`]: what is measured along a run (losses, accuracies, distances, MIA AUC and
+//!   attack strength, forget quality, output distance to the retrained model);
+//! - [`mia`]: the loss-threshold membership-inference AUC, its attack strength and the
+//!   strength's null quantile;
+//! - [`ks`]: the two-sample Kolmogorov–Smirnov test behind forget quality;
 //! - [`retrain`]: the retrain reference (same initialisation, trained on R alone);
 //! - [`setup`]: data + pre-trained model at w* + reference, the start of every run;
 //! - [`run`]: one unlearning run with its success criteria;
@@ -23,6 +26,7 @@ pub mod cache;
 pub mod error;
 pub mod escape;
 pub mod grid;
+pub mod ks;
 pub mod mia;
 pub mod outcome;
 pub mod predict;
@@ -39,7 +43,8 @@ pub use escape::EscapeInputs;
 pub use grid::{
     Axis, CellRecord, CellSummary, Criterion, Grid, GridConfig, GridOptions, Param, Stat, run_grid,
 };
-pub use mia::auc;
+pub use ks::{KsTest, ks_test};
+pub use mia::{attack_strength, auc, null_strength_95};
 pub use outcome::Snapshot;
 pub use predict::{HessianMethod, Linearised, PredictConfig, Prediction};
 pub use retrain::Reference;
