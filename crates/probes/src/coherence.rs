@@ -1,4 +1,5 @@
-//! Three-axis and pair coherence of per-sample curvature (SCIENCE §3).
+//! Three-axis and pair coherence of per-sample curvature (`docs/science.md`, "Pair coherence
+//! σ_U and its normalisers").
 //!
 //! Input: the n×n matrix K_ij = tr(H_i H_j) of per-sample Hessians H_i (PSD, p×p) and their
 //! largest eigenvalues, samples ordered retain first ([`CurvatureGram`]). Output: σ, σ_R, σ_F,
@@ -183,7 +184,7 @@ fn check_n_retain(n_retain: usize, n: usize) -> Result<()> {
     Ok(())
 }
 
-/// The coherence numbers of SCIENCE §3. All are dimensionless ratios ≥ 0; σ ∈ [1, n] for
+/// The coherence numbers. All are dimensionless ratios ≥ 0; σ ∈ [1, n] for
 /// rank-one Hessians. A number whose set is empty (or whose curvature is all zero) is 0:
 /// with no forget samples σ_F = σ_RF = σ_U = σ_U_signed = 0, and likewise with no retain
 /// samples σ_R = σ_RF = σ_U = σ_U_signed = 0.

@@ -1,5 +1,5 @@
 //! `frontier-stability`: the linear-stability engine for gradient-based
-//! unlearning (SCIENCE §1, §2, §4).
+//! unlearning (`docs/science.md`).
 //!
 //! Given per-sample Hessians of a retain set and (optionally) a forget set, it
 //! decides four ways whether the linearised unlearning step

@@ -1,6 +1,6 @@
 //! Simulator of the linearised dynamics
 //! u ← u − η[(1−α)·mean_{B_r} H_i u − α·mean_{B_f} H_j u]
-//! (SCIENCE §1), with the divergence rule ‖u_k‖² ≥ threshold·‖u₀‖².
+//! (`docs/science.md`), with the divergence rule ‖u_k‖² ≥ threshold·‖u₀‖².
 //!
 //! A run lives in span coordinates (the flat part of u₀ never moves and only
 //! adds a constant to ‖u‖²). Each step costs O(B·nnz) for rank-one families
@@ -590,7 +590,7 @@ mod tests {
         assert_eq!(out.growth_rate, f64::INFINITY);
     }
 
-    /// tr T^k(I) = E‖u_k‖² for E[u₀u₀ᵀ] = I (SCIENCE §2.1: a random 6-dim,
+    /// tr T^k(I) = E‖u_k‖² for E[u₀u₀ᵀ] = I (the mean-square check: a random 6-dim,
     /// n = 8, B = 3, η = 0.3 rank-one case without replacement, k = 40).
     #[test]
     fn trace_of_t_power_matches_monte_carlo() {

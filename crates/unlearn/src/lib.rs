@@ -1,4 +1,4 @@
-//! `frontier-unlearn`: gradient-ascent/descent unlearning on real models (SCIENCE.md §1, §5).
+//! `frontier-unlearn`: gradient-ascent/descent unlearning on real models (`docs/science.md`).
 //!
 //! - [`update`]: the step w ← w − η[(1−α)·mean_{B_r} ∇ℓ − α·mean_{B_f} ∇ℓ] on any
 //!   [`frontier_model::Model`], plain gradient ascent, and the OpenUnlearning GradDiff mapping;
