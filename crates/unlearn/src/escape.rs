@@ -120,7 +120,7 @@ impl EscapeInputs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::tests::tiny;
+    use crate::run::tests::{tiny, tiny_setup};
     use burn::tensor::Device;
     use frontier_model::{Precision, autodiff_score_grads};
 
@@ -128,9 +128,7 @@ mod tests {
     /// gradients, and ∇L_R, ∇L_F as (1/n_set)Σ ℓ'_i ∇f_i from them.
     #[test]
     fn inputs_match_per_sample_autodiff() {
-        let mut cfg = tiny(0.3);
-        cfg.precision = Precision::F64;
-        let setup = cfg.prepare(&Device::flex()).unwrap();
+        let setup = tiny_setup(0.3, Precision::F64);
         let (model, data) = (&setup.model, &setup.data);
         let got = EscapeInputs::measure(model, setup.loss, data).unwrap();
         let f = to_f64(model.scores(data.x.clone()));

@@ -244,8 +244,7 @@ fn mean(v: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::tests::tiny;
-    use burn::tensor::Device;
+    use crate::run::tests::tiny_setup;
     use frontier_model::Precision;
 
     /// The deletion metrics of the setup's snapshots against a computation from the two
@@ -254,9 +253,7 @@ mod tests {
     /// the retrained model measured against itself has quality 1 and distance 0.
     #[test]
     fn deletion_metrics_from_the_two_models_scores() {
-        let mut cfg = tiny(0.05);
-        cfg.precision = Precision::F64;
-        let s = cfg.prepare(&Device::flex()).unwrap();
+        let s = tiny_setup(0.05, Precision::F64);
         let mut retrained = s.model.clone();
         retrained.set_params(s.anchors.retrain.clone());
         let scores = |m: &frontier_model::Cnn, x: &Tensor<3>| to_f64(m.scores(x.clone()));

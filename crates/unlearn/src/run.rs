@@ -310,6 +310,13 @@ pub(crate) mod tests {
         cfg.prepare(&Device::flex()).unwrap()
     }
 
+    /// The [`tiny`] setup at `snr` with its tensors in `precision`.
+    pub(crate) fn tiny_setup(snr: f64, precision: Precision) -> Setup<Cnn> {
+        let mut cfg = tiny(snr);
+        cfg.precision = precision;
+        setup(&cfg)
+    }
+
     #[test]
     fn descent_only_with_small_eta_stays_at_w_star() {
         let s = setup(&tiny(0.05));
