@@ -12,8 +12,8 @@
 //! - [`lyapunov`]: almost-sure criterion γ > 0 from simulated runs;
 //!
 //! plus the [`simulate`]d dynamics, the [`synthetic`] Hessian families of the
-//! "Hessian test", the figure grids in [`sweep`], and a one-call
-//! [`report::analyze`].
+//! "Hessian test", grids of cells with their boundaries and agreement scores in [`sweep`],
+//! and a one-call [`report::analyze`].
 //!
 //! Flow: validated [`Family`] inputs → [`Curvature`] (projection onto the span
 //! of the curvature, built once) → [`Problem`] (curvature + validated
@@ -36,7 +36,6 @@ pub mod family;
 pub mod first_moment;
 pub mod lyapunov;
 pub mod mean_square;
-pub mod parallel;
 pub mod problem;
 pub mod report;
 pub mod sampler;

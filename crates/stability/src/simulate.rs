@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::curvature::{Reduced, Samples};
 use crate::error::{Error, Result};
 use crate::lyapunov::LyapunovEstimate;
-use crate::parallel::par_map;
+use frontier_common::par_map;
 use crate::problem::Problem;
 use crate::sampler::Sampler;
 
