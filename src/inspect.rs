@@ -15,7 +15,9 @@ use frontier_model::{Dataset, DeviceData, Model, Precision, TrainReport};
 use frontier_plot::{Axis as PlotAxis, LinePlot, Series, line_panels_png};
 use frontier_stability::{Sampling, Settings};
 use frontier_unlearn::update::Stepper;
-use frontier_unlearn::{Reference, RunOutcome, Setup, Snapshot, UnlearnConfig, seeds, unlearn_model};
+use frontier_unlearn::{
+    Reference, RunOutcome, Setup, Snapshot, UnlearnConfig, seeds, unlearn_model,
+};
 use serde::Serialize;
 
 use crate::config::ExperimentConfig;
@@ -158,7 +160,8 @@ impl RunFiles {
         let config = ExperimentConfig::load(Some(&dir.join("config.resolved.toml")), &[])?;
         let summary = dir.join("summary.json");
         let pretrain: TrainReport = serde_json::from_slice(
-            &std::fs::read(&summary).with_context(|| format!("cannot read {}", summary.display()))?,
+            &std::fs::read(&summary)
+                .with_context(|| format!("cannot read {}", summary.display()))?,
         )
         .with_context(|| format!("{}: not a pre-training summary", summary.display()))?;
         Ok(RunFiles {
@@ -311,7 +314,12 @@ fn plots(done: &Done, unlearn: &UnlearnConfig) -> Vec<LinePlot> {
         .collect();
     let steps: Vec<f64> = points.iter().map(|s| s.step as f64).collect();
     let series = |label: &str, get: fn(&Snapshot) -> f64| {
-        Series::new(label, steps.clone(), points.iter().map(|s| get(s)).collect(), Vec::new())
+        Series::new(
+            label,
+            steps.clone(),
+            points.iter().map(|s| get(s)).collect(),
+            Vec::new(),
+        )
     };
     let level = |label: String, value: f64| {
         Series::new(label, steps.clone(), vec![value; steps.len()], Vec::new())
@@ -435,7 +443,12 @@ fn write(
         serde_json::to_string_pretty(&outcome)?.as_bytes(),
     )?;
     let (weights, metadata) = net.weights();
-    tensors::write_with_metadata(&out.join("weights.safetensors"), &weights, precision, metadata)?;
+    tensors::write_with_metadata(
+        &out.join("weights.safetensors"),
+        &weights,
+        precision,
+        metadata,
+    )?;
     write_atomic(
         &out.join("unlearn.config.toml"),
         toml::to_string(&resolved)?.as_bytes(),

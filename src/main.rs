@@ -91,6 +91,10 @@ struct GridArgs {
     /// stdout).
     #[arg(long)]
     quiet: bool,
+    /// Load, resolve and check every config and print what would run (panels, cells, seeds);
+    /// compute and write nothing.
+    #[arg(long)]
+    dry_run: bool,
     #[command(flatten)]
     compute: Compute,
 }
@@ -552,7 +556,10 @@ fn run(cli: Cli) -> Result<()> {
 impl GridArgs {
     /// The figures' context writing into `out`.
     fn context(self, out: PathBuf) -> Result<figures::Context> {
-        let backend = self.compute.backend.unwrap_or_else(Backend::default_compiled);
+        let backend = self
+            .compute
+            .backend
+            .unwrap_or_else(Backend::default_compiled);
         Ok(figures::Context {
             out,
             quick: self.quick,
@@ -563,6 +570,7 @@ impl GridArgs {
             batched: self.batching.batched(backend),
             model: self.model,
             mode: Mode::detect(self.quiet),
+            dry_run: self.dry_run,
         })
     }
 }

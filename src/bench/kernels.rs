@@ -373,8 +373,8 @@ pub fn figures(
             batched: Batching::Auto.batched(target.backend),
             model: None,
             mode: Mode::Quiet,
+            dry_run: false,
         };
-        crate::output::create_dir(&ctx.out)?;
         let (seconds, written) = timed(|| crate::figures::run_file(&file, &ctx, &file.name));
         written?;
         emit(

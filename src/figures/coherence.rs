@@ -10,8 +10,7 @@ use anyhow::Result;
 use burn::tensor::Device;
 use frontier_common::{Progress, Stat, Table, par_map};
 use frontier_model::{
-    Dataset, DeviceData, Loss, ModelSpec, Precision, TrainReport, TrainRun, pretrain,
-    pretrain_many,
+    Dataset, DeviceData, Loss, ModelSpec, Precision, TrainReport, TrainRun, pretrain, pretrain_many,
 };
 use frontier_plot::{Axis as PlotAxis, LinePlot, Series, lines_png};
 use frontier_probes::{GenericOptions, model_coherence_report};
@@ -21,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::grid::PanelSpec;
 use super::render::Outputs;
 use super::spec::{ConfigFile, merge};
-use super::{Context, ModelSwap, model_of};
+use super::{Context, ModelSwap, model_of, planned};
 use crate::backend::Backend;
 use crate::models::{Registered, WithModel};
 
@@ -136,22 +135,27 @@ impl WithModel for Task<'_> {
                 if let Some(swap) = &self.swap {
                     swap.apply(&mut table);
                 }
-                let mut setup: SetupConfig<C> = file
-                    .parse_value(&format!("panel `{}`", p.label), toml::Value::Table(table))?;
+                let mut setup: SetupConfig<C> =
+                    file.parse_value(&format!("panel `{}`", p.label), toml::Value::Table(table))?;
                 if let Some(dtype) = self.ctx.dtype {
                     setup.precision = dtype;
                 }
                 Ok((p.label.as_str(), setup))
             })
             .collect::<Result<Vec<_>>>()?;
+        let plan = format!(
+            "{} panels × {} SNRs × {} seeds of the {}",
+            panels.len(),
+            figure.snrs.len(),
+            figure.seeds,
+            model.name
+        );
+        if planned(self.ctx, file, plan) {
+            return Ok(Vec::new());
+        }
         let mut out = Outputs::new(self.ctx, file);
         for (i, (panel, setup)) in panels.iter().enumerate() {
-            let progress = format!(
-                "{} · {panel} ({} of {})",
-                self.label,
-                i + 1,
-                panels.len()
-            );
+            let progress = format!("{} · {panel} ({} of {})", self.label, i + 1, panels.len());
             let rows = self.rows(model.name, panel, setup, rank_one, &progress)?;
             let plot = self.plot(model.name, setup, &rows, rank_one);
             let stem = format!("{}_{}_{}_{panel}", file.name, model.name, figure.stem);
@@ -163,7 +167,10 @@ impl WithModel for Task<'_> {
                 seeds: figure.seeds,
                 seed: figure.seed,
                 sigma_u_alpha: figure.sigma_u_alpha,
-                panels: [ResolvedPanel { label: panel, set: setup }],
+                panels: [ResolvedPanel {
+                    label: panel,
+                    set: setup,
+                }],
             };
             let table = Table::from_rows(&rows)?;
             out.write(&stem, &lines_png(&plot)?, &table, "coherence", &resolved)?;

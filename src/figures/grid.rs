@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::render::{Outputs, Panel, plot_axis};
 use super::spec::{ConfigFile, merge};
-use super::{Context, ModelSwap, model_of};
+use super::{Context, ModelSwap, model_of, planned};
 use crate::models::{Registered, WithModel};
 
 /// A grid figure or sweep (kind `grid`).
@@ -188,13 +188,34 @@ impl WithModel for Task<'_> {
 
     fn run<C: ModelSpec>(self, model: Registered<C>) -> Result<Vec<PathBuf>> {
         let panels = self.panels::<C>()?;
+        let plan: Vec<String> = panels
+            .iter()
+            .map(|(label, cfg)| {
+                let axes: Vec<String> = cfg
+                    .axes()
+                    .map(|a| format!("{} {}", a.values.len(), a.param.name()))
+                    .collect();
+                format!("`{label}` {} × {} seeds", axes.join(" × "), cfg.reps)
+            })
+            .collect();
+        if planned(
+            self.ctx,
+            self.file,
+            format!("{} {}", model.name, plan.join(", ")),
+        ) {
+            return Ok(Vec::new());
+        }
         let n = panels.len();
         let grids = panels
             .iter()
             .enumerate()
             .map(|(i, (panel, cfg))| {
                 let what = format!("{} {}: {panel}", self.file.name, model.name);
-                self.grid(cfg, &what, &format!("{} · {panel} ({} of {n})", self.label, i + 1))
+                self.grid(
+                    cfg,
+                    &what,
+                    &format!("{} · {panel} ({} of {n})", self.label, i + 1),
+                )
             })
             .collect::<Result<Vec<_>>>()?;
         let labelled: Vec<(&str, &Grid<C>)> = panels
@@ -250,7 +271,12 @@ impl Task<'_> {
             (None, []) => vec![(file.name.clone(), resolve("grid", None)?)],
             (None, specs) => specs
                 .iter()
-                .map(|p| Ok((p.label.clone(), resolve(&format!("panel `{}`", p.label), Some(&p.set))?)))
+                .map(|p| {
+                    Ok((
+                        p.label.clone(),
+                        resolve(&format!("panel `{}`", p.label), Some(&p.set))?,
+                    ))
+                })
                 .collect::<Result<_>>()?,
         };
         let params = |cfg: &GridConfig<C>| cfg.axes().map(|a| a.param).collect::<Vec<Param>>();
@@ -270,7 +296,12 @@ impl Task<'_> {
 
     /// Runs (or loads) one panel's grid, reporting progress as `progress`; `what` labels its
     /// cache folder.
-    fn grid<C: ModelSpec>(&self, cfg: &GridConfig<C>, what: &str, progress: &str) -> Result<Grid<C>> {
+    fn grid<C: ModelSpec>(
+        &self,
+        cfg: &GridConfig<C>,
+        what: &str,
+        progress: &str,
+    ) -> Result<Grid<C>> {
         let ctx = self.ctx;
         let reporter = ctx.mode.reporter(progress);
         let opts = GridOptions {
@@ -391,13 +422,11 @@ fn describe<C: ModelSpec>(cfg: &GridConfig<C>) -> String {
     } else {
         format!("pre-training η = {}", s.pretrain.eta)
     });
-    parts.push(
-        if fixed(Param::NForget) && fixed(Param::ForgetFraction) {
-            format!("n = {} (n_f = {})", s.data.n, s.data.forget_count())
-        } else {
-            format!("n = {}", s.data.n)
-        },
-    );
+    parts.push(if fixed(Param::NForget) && fixed(Param::ForgetFraction) {
+        format!("n = {} (n_f = {})", s.data.n, s.data.forget_count())
+    } else {
+        format!("n = {}", s.data.n)
+    });
     if s.data.label_flip > 0.0 && fixed(Param::LabelFlip) {
         parts.push(format!("label flip {}", s.data.label_flip));
     }
@@ -437,7 +466,12 @@ fn heatmap<C: ModelSpec>(grid: &Grid<C>, show: &Show) -> frontier_plot::Heatmap 
             fraction_notes(grid),
         ),
         (None, mean) => {
-            let flat: Vec<f64> = values.iter().flatten().copied().filter(|v| v.is_finite()).collect();
+            let flat: Vec<f64> = values
+                .iter()
+                .flatten()
+                .copied()
+                .filter(|v| v.is_finite())
+                .collect();
             let (lo, hi) = (
                 flat.iter().copied().fold(f64::INFINITY, f64::min),
                 flat.iter().copied().fold(f64::NEG_INFINITY, f64::max),
@@ -503,10 +537,7 @@ fn lines<C: ModelSpec>(grids: &[(&str, &Grid<C>)], show: &Show) -> LinePlot {
         }
     }
     let (y_label, caption) = match (&show.fraction, &show.mean) {
-        (Some(c), _) => (
-            c.label().to_string(),
-            fraction_notes(grids[0].1).join("; "),
-        ),
+        (Some(c), _) => (c.label().to_string(), fraction_notes(grids[0].1).join("; ")),
         (_, Some(m)) => (
             show.label.clone().unwrap_or_else(|| m.clone()),
             "mean ± sd over seeds".to_string(),

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::render::{Outputs, Panel};
 use super::spec::ConfigFile;
-use super::Context;
+use super::{Context, planned};
 
 /// Figure 1's settings (kind `hessian_sgd`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,12 +110,24 @@ fn cells(
     offset: u64,
 ) -> Result<Vec<Cell>> {
     let reporter = ctx.mode.reporter(label);
-    Ok(evaluate(curvatures, specs, sim, threads, offset, &reporter)?)
+    Ok(evaluate(
+        curvatures, specs, sim, threads, offset, &reporter,
+    )?)
 }
 
 /// Figure 1: x = B (log₂), y = σ; overlays coherence bound, ρ(T) = 1 and γ = 0.
 pub fn sgd(file: &ConfigFile, ctx: &Context, label: &str) -> Result<Vec<std::path::PathBuf>> {
     let cfg: SgdFigure = file.parse()?;
+    let plan = format!(
+        "{} B × {} σ cells × {} runs of {} steps",
+        cfg.batches.len(),
+        cfg.sigmas.len(),
+        cfg.sim.reps,
+        cfg.sim.steps
+    );
+    if planned(ctx, file, plan) {
+        return Ok(Vec::new());
+    }
     let curvatures = cfg
         .sigmas
         .iter()
@@ -178,6 +190,20 @@ pub fn unlearning(
     label: &str,
 ) -> Result<Vec<std::path::PathBuf>> {
     let cfg: UnlearningFigure = file.parse()?;
+    let plan = format!(
+        "{} σ_R × ({} placements × {} B × {} α + {} × {} α) cells × {} runs of {} steps",
+        cfg.sigma_retain.len(),
+        cfg.placements.len(),
+        cfg.batches.len(),
+        cfg.alphas.len(),
+        cfg.dial.len(),
+        cfg.alphas.len(),
+        cfg.sim.reps,
+        cfg.sim.steps
+    );
+    if planned(ctx, file, plan) {
+        return Ok(Vec::new());
+    }
     let rules = [
         Rule::MeanSquare,
         Rule::Lyapunov,

@@ -71,6 +71,8 @@ pub struct Context {
     pub model: Option<ModelKind>,
     /// How progress and notes reach the user.
     pub mode: Mode,
+    /// Only load, resolve and check each config and print what would run (`--dry-run`).
+    pub dry_run: bool,
 }
 
 /// How the unlearning runs of a grid advance (`--batching`).
@@ -111,17 +113,19 @@ pub fn committed(dir: &Path, only: &[String]) -> Result<Vec<PathBuf>> {
     }
     let stem = |p: &Path| p.file_stem().map(|s| s.to_string_lossy().into_owned());
     only.iter()
-        .map(|name| match all.iter().find(|p| stem(p).as_deref() == Some(name)) {
-            Some(p) => Ok(p.clone()),
-            None => bail!(
-                "unknown figure `{name}`: expected one of {} (the configs in {})",
-                all.iter()
-                    .filter_map(|p| stem(p))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                dir.display()
-            ),
-        })
+        .map(
+            |name| match all.iter().find(|p| stem(p).as_deref() == Some(name)) {
+                Some(p) => Ok(p.clone()),
+                None => bail!(
+                    "unknown figure `{name}`: expected one of {} (the configs in {})",
+                    all.iter()
+                        .filter_map(|p| stem(p))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    dir.display()
+                ),
+            },
+        )
         .collect()
 }
 
@@ -138,13 +142,15 @@ pub fn run_all(paths: &[PathBuf], ctx: &Context) -> Result<()> {
 /// Runs each of `files` in turn, printing what each wrote (stdout) and how long it took
 /// (stderr, unless quiet).
 pub fn run_all_files(files: &[ConfigFile], ctx: &Context) -> Result<()> {
-    crate::output::create_dir(&ctx.out)?;
     let total = Instant::now();
     for (i, file) in files.iter().enumerate() {
         let start = Instant::now();
         let label = format!("{} ({} of {})", file.name, i + 1, files.len());
         ctx.mode.note(format!("{label}: {}", about(file)));
         let written = run_file(file, ctx, &label)?;
+        if ctx.dry_run {
+            continue;
+        }
         ctx.mode.note(format!(
             "{}: done in {:.1} s",
             file.name,
@@ -173,7 +179,7 @@ fn about(file: &ConfigFile) -> String {
 }
 
 /// Runs one config file by its kind; `label` names it in progress lines (e.g. "figure4 (4
-/// of 7)"). Returns the files written.
+/// of 7)"). Returns the files written (none for a dry run, which prints what would run).
 pub fn run_file(file: &ConfigFile, ctx: &Context, label: &str) -> Result<Vec<PathBuf>> {
     let Some(kind) = file.kind.as_deref() else {
         bail!(
@@ -194,6 +200,14 @@ pub fn run_file(file: &ConfigFile, ctx: &Context, label: &str) -> Result<Vec<Pat
             kind_names()
         ),
     }
+}
+
+/// Under `--dry-run`, prints `plan` (what `file` would run) and says to stop.
+fn planned(ctx: &Context, file: &ConfigFile, plan: impl std::fmt::Display) -> bool {
+    if ctx.dry_run {
+        println!("{}: {plan}", file.path.display());
+    }
+    ctx.dry_run
 }
 
 fn kind_names() -> String {
@@ -217,7 +231,11 @@ fn model_named(file: &ConfigFile, name: &str) -> Result<ModelKind> {
 
 /// The model a model figure runs (`--model` when given, else the file's `model`), and, when
 /// `--model` names another model than the file's, the swap to apply to every setup.
-fn model_of(file: &ConfigFile, ctx: &Context, configured: &str) -> Result<(ModelKind, Option<ModelSwap>)> {
+fn model_of(
+    file: &ConfigFile,
+    ctx: &Context,
+    configured: &str,
+) -> Result<(ModelKind, Option<ModelSwap>)> {
     let own = model_named(file, configured)?;
     match ctx.model {
         Some(kind) if kind != own => Ok((kind, Some(kind.with(ModelSwap::of(ctx.quick))?))),

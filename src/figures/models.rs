@@ -9,14 +9,16 @@ use std::path::PathBuf;
 use anyhow::Result;
 use burn::tensor::Device;
 use frontier_common::{Progress, Stat, par_map};
-use frontier_model::{DataConfig, Dataset, DeviceData, ModelSpec, Precision, TrainConfig, pretrain};
+use frontier_model::{
+    DataConfig, Dataset, DeviceData, ModelSpec, Precision, TrainConfig, pretrain,
+};
 use frontier_plot::{Axis as PlotAxis, LinePlot, Series, lines_png};
 use frontier_probes::{GenericOptions, model_coherence_report};
 use serde::{Deserialize, Serialize};
 
 use super::render::Outputs;
 use super::spec::ConfigFile;
-use super::{Context, model_named};
+use super::{Context, model_named, planned};
 use crate::backend::Backend;
 use crate::models::{Registered, WithModel};
 
@@ -169,6 +171,17 @@ pub fn run(file: &ConfigFile, ctx: &Context, label: &str) -> Result<Vec<PathBuf>
         .zip(&figure.models)
         .map(|(kind, entry)| kind.with(Describe { file, entry }))
         .collect::<Result<Vec<_>>>()?;
+    if models.is_empty() {
+        anyhow::bail!("{}: `models` lists no model", file.path.display());
+    }
+    let plan = format!(
+        "{} × {} SNRs × {seeds} seeds",
+        models.iter().map(|m| m.name).collect::<Vec<_>>().join(", "),
+        snrs.len()
+    );
+    if planned(ctx, file, plan) {
+        return Ok(Vec::new());
+    }
     // One job per (SNR, seed), in parallel; par_map keeps the job order, so the rows (and the
     // CSV) do not depend on the thread count.
     let jobs: Vec<(f64, u64)> = snrs

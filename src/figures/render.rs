@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::Context;
 use super::spec::ConfigFile;
-use crate::output::{write_atomic, write_table};
+use crate::output::{create_dir, write_atomic, write_table};
 
 /// One heatmap panel, whatever computed it (the linear Hessian test or real unlearning runs).
 pub struct Panel<'a> {
@@ -38,7 +38,7 @@ pub struct Panel<'a> {
 }
 
 impl Panel<'_> {
-    /// The plot: the boundaries drawn as "predicted: <rule>", the caption listing each
+    /// The plot: the boundaries drawn as "predicted: `rule`", the caption listing each
     /// one's agreement score, then the notes.
     pub fn plot(self) -> Plot {
         let caption = self
@@ -105,7 +105,7 @@ impl<'a> Outputs<'a> {
     }
 
     /// Writes `<stem>.png`, `<stem>.csv` and `<stem>.config.toml` (the resolved config of
-    /// kind `kind`).
+    /// kind `kind`), creating the output folder if needed.
     pub fn write(
         &mut self,
         stem: &str,
@@ -116,11 +116,11 @@ impl<'a> Outputs<'a> {
     ) -> Result<()> {
         let path = |ext: &str| self.ctx.out.join(format!("{stem}.{ext}"));
         let config = self.file.resolved(kind, resolved)?;
+        create_dir(&self.ctx.out)?;
         write_atomic(&path("png"), png)?;
         write_table(&path("csv"), table)?;
         write_atomic(&path("config.toml"), config.as_bytes())?;
-        self.written
-            .extend(["png", "csv", "config.toml"].map(|ext| path(ext)));
+        self.written.extend(["png", "csv", "config.toml"].map(path));
         Ok(())
     }
 }

@@ -82,10 +82,7 @@ impl ConfigFile {
         };
         let kind = match table.remove("kind") {
             Some(toml::Value::String(kind)) => Some(kind),
-            Some(other) => bail!(
-                "{}: `kind` must be a string, got {other}",
-                path.display()
-            ),
+            Some(other) => bail!("{}: `kind` must be a string, got {other}", path.display()),
             None => None,
         };
         Ok(ConfigFile {
@@ -138,7 +135,9 @@ impl ConfigFile {
         for step in &self.applied {
             header.push_str(&format!("# Applied: {step}.\n"));
         }
-        header.push_str("# `frontier heatmap --config THIS_FILE` (or `frontier sweep`) runs it again.\n\n");
+        header.push_str(
+            "# `frontier heatmap --config THIS_FILE` (or `frontier sweep`) runs it again.\n\n",
+        );
         let text = toml::to_string(&WithKind {
             kind,
             name: &self.name,
@@ -200,8 +199,15 @@ mod tests {
         let full = ConfigFile::load(&dir.path().join("a.toml"), false, &[]).unwrap();
         assert_eq!(full.table["grid"]["reps"].as_integer(), Some(5));
         assert!(!full.table.contains_key("quick"));
-        std::fs::write(dir.path().join("c.toml"), "grids_from = \"a.toml\"\n[grid]\n").unwrap();
+        std::fs::write(
+            dir.path().join("c.toml"),
+            "grids_from = \"a.toml\"\n[grid]\n",
+        )
+        .unwrap();
         let err = ConfigFile::load(&dir.path().join("c.toml"), false, &[]).unwrap_err();
-        assert!(format!("{err:#}").contains("`grid` is given both"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("`grid` is given both"),
+            "{err:#}"
+        );
     }
 }

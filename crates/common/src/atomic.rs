@@ -74,7 +74,10 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.parent(), path.parent());
         let name = a.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(name.starts_with(".figure.png.") && name.ends_with(".tmp"), "{name}");
+        assert!(
+            name.starts_with(".figure.png.") && name.ends_with(".tmp"),
+            "{name}"
+        );
         assert!(name.contains(&std::process::id().to_string()), "{name}");
     }
 }

@@ -42,7 +42,8 @@ impl ser::SerializeStruct for Fields {
         key: &'static str,
         value: &T,
     ) -> Result<(), TableError> {
-        self.record.push((key.to_string(), value.serialize(FieldSerializer)?));
+        self.record
+            .push((key.to_string(), value.serialize(FieldSerializer)?));
         Ok(())
     }
 

@@ -39,9 +39,26 @@ mod tests {
     #[test]
     fn mean_and_sample_sd() {
         let s = Stat::of([1.0, 2.0, 4.0]);
-        let reference = (7.0f64 / 3.0, (((1.0 - 7.0 / 3.0f64).powi(2) + (2.0 - 7.0 / 3.0f64).powi(2) + (4.0 - 7.0 / 3.0f64).powi(2)) / 2.0).sqrt());
-        assert!((s.mean - reference.0).abs() < 1e-15, "rust={}, reference={}", s.mean, reference.0);
-        assert!((s.sd - reference.1).abs() < 1e-15, "rust={}, reference={}", s.sd, reference.1);
+        let reference = (
+            7.0f64 / 3.0,
+            (((1.0 - 7.0 / 3.0f64).powi(2)
+                + (2.0 - 7.0 / 3.0f64).powi(2)
+                + (4.0 - 7.0 / 3.0f64).powi(2))
+                / 2.0)
+                .sqrt(),
+        );
+        assert!(
+            (s.mean - reference.0).abs() < 1e-15,
+            "rust={}, reference={}",
+            s.mean,
+            reference.0
+        );
+        assert!(
+            (s.sd - reference.1).abs() < 1e-15,
+            "rust={}, reference={}",
+            s.sd,
+            reference.1
+        );
         assert_eq!(Stat::of([3.0]).sd, 0.0);
         assert!(Stat::of([]).mean.is_nan() && Stat::of([]).sd.is_nan());
     }

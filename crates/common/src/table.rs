@@ -224,7 +224,10 @@ mod tests {
     use super::*;
 
     fn record(pairs: &[(&str, Field)]) -> Record {
-        pairs.iter().map(|(n, f)| (n.to_string(), f.clone())).collect()
+        pairs
+            .iter()
+            .map(|(n, f)| (n.to_string(), f.clone()))
+            .collect()
     }
 
     #[test]
@@ -259,15 +262,30 @@ mod tests {
 
     #[test]
     fn rows_must_match_the_header_and_select_keeps_the_named_columns() {
-        let mut table = Table::from_records([record(&[("a", 1.0.into()), ("b", 2.0.into())])])
-            .unwrap();
+        let mut table =
+            Table::from_records([record(&[("a", 1.0.into()), ("b", 2.0.into())])]).unwrap();
         let err = table
             .push(record(&[("a", 1.0.into()), ("c", 2.0.into())]))
             .unwrap_err();
-        assert!(err.to_string().contains("a,c") && err.to_string().contains("a,b"), "{err}");
+        assert!(
+            err.to_string().contains("a,c") && err.to_string().contains("a,b"),
+            "{err}"
+        );
         let b = table.select(&["b"]).unwrap();
         assert_eq!(String::from_utf8(b.to_csv().unwrap()).unwrap(), "b\n2.0\n");
-        assert!(table.select(&["z"]).unwrap_err().to_string().contains("`z`"));
-        assert!(Table::from_records([]).unwrap().to_csv().unwrap().is_empty());
+        assert!(
+            table
+                .select(&["z"])
+                .unwrap_err()
+                .to_string()
+                .contains("`z`")
+        );
+        assert!(
+            Table::from_records([])
+                .unwrap()
+                .to_csv()
+                .unwrap()
+                .is_empty()
+        );
     }
 }

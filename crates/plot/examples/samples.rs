@@ -3,9 +3,7 @@
 
 use std::path::PathBuf;
 
-use frontier_plot::{
-    Axis, Curve, Heatmap, LinePlot, Series, heatmap_png, lines_png, panels_png,
-};
+use frontier_plot::{Axis, Curve, Heatmap, LinePlot, Series, heatmap_png, lines_png, panels_png};
 
 fn figure1() -> Heatmap {
     let b: Vec<f64> = (1..=49).map(f64::from).collect();

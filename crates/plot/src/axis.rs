@@ -92,7 +92,10 @@ impl Axis {
     /// categorical axis, else the number.
     pub(crate) fn tick_label(&self, t: f64) -> String {
         let v = self.scale().inv(t);
-        let named = self.values.iter().position(|&g| (g - v).abs() <= 1e-9 * g.abs().max(1.0));
+        let named = self
+            .values
+            .iter()
+            .position(|&g| (g - v).abs() <= 1e-9 * g.abs().max(1.0));
         match named.and_then(|i| self.names.get(i)) {
             Some(name) => name.clone(),
             None => format_tick(v),

@@ -203,23 +203,35 @@ pub fn lines_png(p: &LinePlot) -> Result<Vec<u8>> {
 /// [`PANEL_SIZE`] with its own title, colourbar, legend and caption.
 pub fn panels_png(panels: &[Heatmap], columns: usize) -> Result<Vec<u8>> {
     panels.iter().try_for_each(heatmap::validate)?;
-    grid_of_panels(panels, columns, |area, h| heatmap::draw_heatmap(area, h))
+    grid_of_panels(panels, columns)
 }
 
 /// Several line plots in one PNG, `columns` per row (row-major), each a full panel of
 /// [`PANEL_SIZE`].
 pub fn line_panels_png(plots: &[LinePlot], columns: usize) -> Result<Vec<u8>> {
     plots.iter().try_for_each(lines::validate)?;
-    grid_of_panels(plots, columns, |area, p| lines::draw_lines(area, p))
+    grid_of_panels(plots, columns)
 }
 
-/// Draws each of `panels` with `draw` into its own [`PANEL_SIZE`] cell of a grid with
-/// `columns` per row.
-fn grid_of_panels<T>(
-    panels: &[T],
-    columns: usize,
-    draw: impl Fn(&DrawingArea<BitMapBackend<'_>, Shift>, &T) -> Result<()>,
-) -> Result<Vec<u8>> {
+/// A plot that fills one panel.
+trait Draw {
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()>;
+}
+
+impl Draw for Heatmap {
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
+        heatmap::draw_heatmap(area, self)
+    }
+}
+
+impl Draw for LinePlot {
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
+        lines::draw_lines(area, self)
+    }
+}
+
+/// Draws each of `panels` into its own [`PANEL_SIZE`] cell of a grid with `columns` per row.
+fn grid_of_panels<T: Draw>(panels: &[T], columns: usize) -> Result<Vec<u8>> {
     if panels.is_empty() {
         return Err(PlotError::Panels("no panels given".into()));
     }
@@ -235,7 +247,7 @@ fn grid_of_panels<T>(
         panels
             .iter()
             .zip(&areas)
-            .try_for_each(|(panel, area)| draw(area, panel))
+            .try_for_each(|(panel, area)| panel.draw(area))
     })
 }
 
@@ -250,8 +262,7 @@ fn render(
     {
         let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
         draw(&root)?;
-        root.present()
-            .map_err(|e| PlotError::Draw(e.to_string()))?;
+        root.present().map_err(|e| PlotError::Draw(e.to_string()))?;
     }
     let mut png = Vec::new();
     image::codecs::png::PngEncoder::new(&mut png)

@@ -183,10 +183,7 @@ fn two_panels_side_by_side() {
             .count()
     };
     assert!(half(false) > 100 && half(true) > 100);
-    assert!(matches!(
-        panels_png(&[], 2),
-        Err(PlotError::Panels(_))
-    ));
+    assert!(matches!(panels_png(&[], 2), Err(PlotError::Panels(_))));
     assert!(matches!(
         panels_png(&[sample_heatmap()], 0),
         Err(PlotError::Panels(_))
@@ -195,7 +192,6 @@ fn two_panels_side_by_side() {
 
 #[test]
 fn shape_mismatches_are_clear_errors() {
-
     let mut h = sample_heatmap();
     h.values.pop();
     let e = heatmap_png(&h).unwrap_err();
@@ -236,27 +232,18 @@ fn shape_mismatches_are_clear_errors() {
     let mut h = sample_heatmap();
     h.y.values.clear();
     h.values.clear();
-    assert!(matches!(
-        heatmap_png(&h),
-        Err(PlotError::EmptyAxis { .. })
-    ));
+    assert!(matches!(heatmap_png(&h), Err(PlotError::EmptyAxis { .. })));
 
     let mut h = sample_heatmap();
     h.range = Some((1.0, 1.0));
-    assert!(matches!(
-        heatmap_png(&h),
-        Err(PlotError::BadRange { .. })
-    ));
+    assert!(matches!(heatmap_png(&h), Err(PlotError::BadRange { .. })));
 
     let mut p = sample_lines();
     p.series[1].sd.pop();
     let e = lines_png(&p).unwrap_err();
     assert!(matches!(e, PlotError::SeriesLength { sd: 4, .. }), "{e}");
     p.series.clear();
-    assert!(matches!(
-        lines_png(&p),
-        Err(PlotError::NoSeries { .. })
-    ));
+    assert!(matches!(lines_png(&p), Err(PlotError::NoSeries { .. })));
 }
 
 /// A categorical axis shows its names at the grid values; names of the wrong count are

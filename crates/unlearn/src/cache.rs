@@ -66,7 +66,10 @@ impl Store {
         let one_line = label.replace(['\n', '\r'], " ");
         let labels = std::fs::read_to_string(dir.path.join(LABEL)).unwrap_or_default();
         if !labels.lines().any(|l| l == one_line) {
-            write_file(&dir.path.join(LABEL), format!("{labels}{one_line}\n").as_bytes())?;
+            write_file(
+                &dir.path.join(LABEL),
+                format!("{labels}{one_line}\n").as_bytes(),
+            )?;
         }
         self.write_index()?;
         Ok(dir)
@@ -199,10 +202,16 @@ mod tests {
     fn the_index_lists_every_folder_with_its_label() {
         let root = tempfile::tempdir().unwrap();
         let store = Store::at(root.path().join("runs"));
-        let a = store.open("figure4 cnn: logistic snr=0.05", &("a", 1)).unwrap();
+        let a = store
+            .open("figure4 cnn: logistic snr=0.05", &("a", 1))
+            .unwrap();
         let b = store.open("my sweep,\nsecond line", &("b", 2)).unwrap();
-        store.open("figure4 cnn: logistic snr=0.05", &("a", 1)).unwrap();
-        store.open("figure6 cnn: logistic snr=0.05", &("a", 1)).unwrap();
+        store
+            .open("figure4 cnn: logistic snr=0.05", &("a", 1))
+            .unwrap();
+        store
+            .open("figure6 cnn: logistic snr=0.05", &("a", 1))
+            .unwrap();
         let index = std::fs::read_to_string(root.path().join("runs/index.csv")).unwrap();
         let mut lines: Vec<&str> = index.lines().collect();
         assert_eq!(lines.remove(0), "folder,label");
@@ -218,7 +227,11 @@ mod tests {
     }
 
     fn hash_of(dir: &RunDir) -> String {
-        dir.path().file_name().unwrap().to_string_lossy().into_owned()
+        dir.path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
     }
 
     #[test]

@@ -307,4 +307,3 @@ fn cell_record<C: ModelSpec>(
         reps,
     })
 }
-

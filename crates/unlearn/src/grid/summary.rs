@@ -112,7 +112,9 @@ impl CellSummary {
         for (rule, f) in &self.predicted {
             out.push((format!("predicted_{}_fraction", rule_name(*rule)), *f));
         }
-        out.into_iter().map(|(n, v)| (n, Field::Number(v))).collect()
+        out.into_iter()
+            .map(|(n, v)| (n, Field::Number(v)))
+            .collect()
     }
 }
 
@@ -136,7 +138,12 @@ pub fn stat_names() -> Vec<&'static str> {
         y: None,
         reps: Vec::new(),
     };
-    empty.summary().stats.iter().map(|(name, _)| *name).collect()
+    empty
+        .summary()
+        .stats
+        .iter()
+        .map(|(name, _)| *name)
+        .collect()
 }
 
 impl CellRecord {
@@ -232,4 +239,3 @@ impl CellRecord {
         }
     }
 }
-

@@ -15,12 +15,7 @@ fn config(seed: u64) -> GridConfig {
     GridConfig::smoke(tiny(0.05), seed)
 }
 
-fn run(
-    cfg: &GridConfig,
-    runs: &std::path::Path,
-    max_cells: Option<usize>,
-    threads: usize,
-) -> Grid {
+fn run(cfg: &GridConfig, runs: &std::path::Path, max_cells: Option<usize>, threads: usize) -> Grid {
     let store = Store::at(runs);
     let opts = GridOptions {
         max_cells,
@@ -248,7 +243,10 @@ fn a_one_axis_grid_is_row_zero_of_the_two_axis_grid() {
     let text = csv_of(&g1);
     assert!(text.starts_with("panel,batch,reps,"), "{text}");
     for ix in 0..2 {
-        let (c1, c2) = (g1.cells[ix].as_ref().unwrap(), g2.cells[ix].as_ref().unwrap());
+        let (c1, c2) = (
+            g1.cells[ix].as_ref().unwrap(),
+            g2.cells[ix].as_ref().unwrap(),
+        );
         assert_eq!(c1.reps, c2.reps, "cell {ix}");
     }
 }

@@ -21,7 +21,8 @@ pub struct Grid<C = CnnConfig> {
     /// How many cells this call computed (the others came from the cache).
     pub computed: usize,
     /// Why the grid has no predictions although they are enabled (the model cannot give its
-    /// per-sample Hessians, see [`HessianMethod::choose`]); `None` otherwise.
+    /// per-sample Hessians, see [`HessianMethod::choose`](crate::HessianMethod::choose));
+    /// `None` otherwise.
     pub predictions_skipped: Option<String>,
     /// Wall seconds this call spent preparing setups (pre-training, retrain reference,
     /// linearisation at w*).
@@ -110,4 +111,3 @@ impl<C> Grid<C> {
             .collect()
     }
 }
-
