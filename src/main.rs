@@ -84,7 +84,7 @@ struct GridArgs {
     #[arg(long, value_enum)]
     model: Option<models::ModelKind>,
     /// Merge each config's `[quick]` table over it: small grids for smoke tests (the whole
-    /// committed set in about 10 s on a 2-core CPU).
+    /// committed set in under 10 s on a 2-core CPU).
     #[arg(long)]
     quick: bool,
     /// No progress bars, progress lines or notes on stderr (the files written still go to

@@ -342,7 +342,7 @@ impl Task<'_> {
         let png = if first.y.is_some() {
             let plots: Vec<_> = grids
                 .iter()
-                .flat_map(|(_, g)| figure.show.iter().map(move |show| heatmap(g, show)))
+                .flat_map(|(label, g)| figure.show.iter().map(move |show| heatmap(label, g, show)))
                 .collect();
             panels_png(&plots, figure.columns)?
         } else {
@@ -454,8 +454,8 @@ fn fraction_notes<C>(grid: &Grid<C>) -> Vec<String> {
     ]
 }
 
-/// The heatmap of one grid showing `show`.
-fn heatmap<C: ModelSpec>(grid: &Grid<C>, show: &Show) -> frontier_plot::Heatmap {
+/// The heatmap of the grid of panel `label` showing `show`.
+fn heatmap<C: ModelSpec>(label: &str, grid: &Grid<C>, show: &Show) -> frontier_plot::Heatmap {
     let cfg = &grid.config;
     let values = grid.values(|s| show.value(s));
     let (boundaries, colorbar, range, notes) = match (show.fraction, &show.mean) {
@@ -487,7 +487,7 @@ fn heatmap<C: ModelSpec>(grid: &Grid<C>, show: &Show) -> frontier_plot::Heatmap 
     };
     let y = cfg.y.as_ref().expect("heatmaps are drawn for two axes");
     Panel {
-        title: format!("{}: {}", show.title, describe(cfg)),
+        title: format!("{} · {label}: {}", show.title, describe(cfg)),
         x: plot_axis(&cfg.x),
         y: plot_axis(y),
         values,

@@ -2,7 +2,7 @@
 //! (figures 1–2) and the MLP-vs-CNN coherence (figure 7); the resolved config beside every
 //! output; PNGs that survive a killed run.
 
-use crate::cli::ok;
+use crate::cli::{ok, text};
 
 #[test]
 fn quick_hessian_and_model_figures_write_pngs_and_csvs() {
@@ -101,4 +101,32 @@ fn an_unknown_figure_name_lists_the_known_ones() {
         &["heatmap", "--only", "figure9", "--quick"],
         &["figure9", "figure1", "figure7"],
     );
+}
+
+/// `--help` prints shapes plainly (no rustdoc escapes such as `\[n\]`) and lists the values of
+/// `--dtype`, `--loss` and `--only`.
+#[test]
+fn help_lists_the_choices_without_escapes() {
+    let help = |command: &str| text(&ok(&[command, "--help"]));
+    for command in [
+        "train",
+        "coherence",
+        "stability",
+        "heatmap",
+        "sweep",
+        "unlearn",
+        "bench",
+    ] {
+        let page = help(command);
+        assert!(!page.contains("\\["), "{command} --help: {page}");
+        if command != "stability" {
+            assert!(
+                page.contains("possible values: f32, f64"),
+                "{command}: {page}"
+            );
+        }
+    }
+    assert!(help("coherence").contains("possible values: logistic, squared"));
+    let heatmap = help("heatmap");
+    assert!(heatmap.contains("figure1, figure2, figure3, figure4, figure5, figure6, figure7"));
 }
