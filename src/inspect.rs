@@ -26,27 +26,39 @@ use crate::output::{create_dir, write_atomic, write_table};
 use crate::progress::Mode;
 use crate::tensors::{self, HostTensor, TensorFile};
 
-/// The command line of `frontier unlearn`.
+/// The settings of `frontier unlearn`.
+#[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The run directory.
+    /// A run directory written by `frontier train`.
+    #[arg(long)]
     pub run: PathBuf,
-    /// Mixing ratio α.
+    /// Mixing ratio α ∈ [0, 1] (weight of the forget term).
+    #[arg(long, allow_negative_numbers = true)]
     pub alpha: f64,
-    /// Retain batch size B_r.
+    /// Retain batch size B_r (and B_f unless --batch-forget).
+    #[arg(long)]
     pub batch: usize,
-    /// Forget batch size B_f (None: B_r).
+    /// Forget batch size B_f (≤ n_f; default: --batch).
+    #[arg(long)]
     pub batch_forget: Option<usize>,
-    /// Learning rate η.
+    /// Unlearning learning rate η (> 0).
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
     pub eta: f64,
     /// Step budget.
+    #[arg(long, default_value_t = 200)]
     pub steps: usize,
     /// Measure every this many steps.
+    #[arg(long, default_value_t = 1)]
     pub record_every: usize,
     /// Seed of the batch draws.
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Stop at the first escape.
+    /// Stop at the first escape (‖w − w*‖ > ‖w*‖) instead of running the whole budget.
+    #[arg(long)]
     pub stop_at_escape: bool,
-    /// Output folder.
+    /// Output folder (created; `trajectory.csv`, `trajectory.png`, `outcome.json`,
+    /// `weights.safetensors`, `unlearn.config.toml`).
+    #[arg(long)]
     pub out: PathBuf,
 }
 

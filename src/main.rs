@@ -241,37 +241,8 @@ enum Command {
     /// (every outcome every k steps) as CSV and line plots, the outcome, and the unlearned
     /// weights. The retrain reference (same initialisation, retain set only) is computed.
     Unlearn {
-        /// A run directory written by `frontier train`.
-        #[arg(long)]
-        run: PathBuf,
-        /// Mixing ratio α ∈ [0, 1] (weight of the forget term).
-        #[arg(long)]
-        alpha: f64,
-        /// Retain batch size B_r (and B_f unless --batch-forget).
-        #[arg(long)]
-        batch: usize,
-        /// Forget batch size B_f (≤ n_f; default: --batch).
-        #[arg(long)]
-        batch_forget: Option<usize>,
-        /// Unlearning learning rate η (> 0).
-        #[arg(long, default_value_t = 0.5)]
-        eta: f64,
-        /// Step budget.
-        #[arg(long, default_value_t = 200)]
-        steps: usize,
-        /// Measure every this many steps.
-        #[arg(long, default_value_t = 1)]
-        record_every: usize,
-        /// Seed of the batch draws.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Stop at the first escape (‖w − w*‖ > ‖w*‖) instead of running the whole budget.
-        #[arg(long)]
-        stop_at_escape: bool,
-        /// Output folder (created; `trajectory.csv`, `trajectory.png`, `outcome.json`,
-        /// `weights.safetensors`, `unlearn.config.toml`).
-        #[arg(long)]
-        out: PathBuf,
+        #[command(flatten)]
+        args: inspect::Args,
         /// No notes on stderr.
         #[arg(long)]
         quiet: bool,
@@ -523,33 +494,10 @@ fn run(cli: Cli) -> Result<()> {
             figures::run_all_files(&[file], &ctx)
         }
         Command::Unlearn {
-            run,
-            alpha,
-            batch,
-            batch_forget,
-            eta,
-            steps,
-            record_every,
-            seed,
-            stop_at_escape,
-            out,
+            args,
             quiet,
             compute,
-        } => {
-            let args = inspect::Args {
-                run,
-                alpha,
-                batch,
-                batch_forget,
-                eta,
-                steps,
-                record_every,
-                seed,
-                stop_at_escape,
-                out,
-            };
-            inspect::run(&args, &compute, Mode::detect(quiet))
-        }
+        } => inspect::run(&args, &compute, Mode::detect(quiet)),
     }
 }
 

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::grid::PanelSpec;
 use super::render::Outputs;
 use super::spec::{ConfigFile, merge};
-use super::{Context, ModelSwap, model_of, planned};
+use super::{Context, ModelFigure, planned};
 use crate::backend::Backend;
 use crate::models::{Registered, WithModel};
 
@@ -83,23 +83,12 @@ struct CoherenceKey<'a, C> {
 /// Runs a `coherence` file: every panel's rows (cached), a line plot and CSV per panel.
 pub fn run(file: &ConfigFile, ctx: &Context, label: &str) -> Result<Vec<PathBuf>> {
     let figure: CoherenceFigure = file.parse()?;
-    let (kind, swap) = model_of(file, ctx, &figure.model)?;
-    kind.with(Task {
-        file,
-        ctx,
-        label,
-        figure,
-        swap,
-    })
+    let model = figure.model.clone();
+    ModelFigure::run(file, ctx, label, figure, &model)
 }
 
-struct Task<'a> {
-    file: &'a ConfigFile,
-    ctx: &'a Context,
-    label: &'a str,
-    figure: CoherenceFigure,
-    swap: Option<ModelSwap>,
-}
+/// A `coherence` file run for one registered model.
+type Task<'a> = ModelFigure<'a, CoherenceFigure>;
 
 /// The resolved config of one panel's outputs.
 #[derive(Serialize)]

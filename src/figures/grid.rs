@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::render::{Outputs, Panel, plot_axis};
 use super::spec::{ConfigFile, merge};
-use super::{Context, ModelSwap, model_of, planned};
+use super::{Context, ModelFigure, planned};
 use crate::models::{Registered, WithModel};
 
 /// A grid figure or sweep (kind `grid`).
@@ -164,24 +164,12 @@ pub fn run(file: &ConfigFile, ctx: &Context, label: &str) -> Result<Vec<PathBuf>
     if figure.show.is_empty() {
         bail!("{}: `show` lists nothing to draw", file.path.display());
     }
-    let (kind, swap) = model_of(file, ctx, &figure.model)?;
-    kind.with(Task {
-        file,
-        ctx,
-        label,
-        figure,
-        swap,
-    })
+    let model = figure.model.clone();
+    ModelFigure::run(file, ctx, label, figure, &model)
 }
 
 /// A `grid` file run for one registered model.
-struct Task<'a> {
-    file: &'a ConfigFile,
-    ctx: &'a Context,
-    label: &'a str,
-    figure: GridFigure,
-    swap: Option<ModelSwap>,
-}
+type Task<'a> = ModelFigure<'a, GridFigure>;
 
 impl WithModel for Task<'_> {
     type Output = Result<Vec<PathBuf>>;

@@ -243,6 +243,46 @@ fn model_of(
     }
 }
 
+/// A model figure (kinds `grid` and `coherence`) on its way to run: the file, the context,
+/// the progress label, the typed settings `F` and the `--model` swap, if any. Each kind runs
+/// it for its model through [`crate::models::WithModel`].
+pub struct ModelFigure<'a, F> {
+    /// The config file.
+    pub file: &'a ConfigFile,
+    /// What every figure gets.
+    pub ctx: &'a Context,
+    /// Names the figure in progress lines.
+    pub label: &'a str,
+    /// The kind's settings.
+    pub figure: F,
+    /// `--model` naming another model than the file's.
+    pub swap: Option<ModelSwap>,
+}
+
+impl<'a, F> ModelFigure<'a, F>
+where
+    ModelFigure<'a, F>: crate::models::WithModel<Output = Result<Vec<PathBuf>>>,
+{
+    /// Runs `figure` (of `file`, made for the registered model `model`) with its model or
+    /// `--model`'s.
+    pub fn run(
+        file: &'a ConfigFile,
+        ctx: &'a Context,
+        label: &'a str,
+        figure: F,
+        model: &str,
+    ) -> Result<Vec<PathBuf>> {
+        let (kind, swap) = model_of(file, ctx, model)?;
+        kind.with(ModelFigure {
+            file,
+            ctx,
+            label,
+            figure,
+            swap,
+        })
+    }
+}
+
 /// `--model NAME` on a figure made for another model: NAME's registered figure config
 /// (`crate::models`, its `--quick` one under `--quick`) replaces the setup's `model` table,
 /// and its registered logistic pre-training η replaces the η of every logistic setup.

@@ -79,14 +79,23 @@ fn bad_alpha_or_a_batch_above_n_f_is_refused_before_anything_is_written() {
     let run = run.to_str().unwrap();
     let out_s = out.to_str().unwrap();
     for (args, needle) in [
-        (vec!["--alpha", "1.5", "--batch", "2"], "alpha"),
-        (vec!["--alpha", "-0.1", "--batch", "2"], "alpha"),
+        (
+            vec!["--alpha", "1.5", "--batch", "2"],
+            "alpha`: must lie in [0, 1]",
+        ),
+        (
+            vec!["--alpha", "-0.1", "--batch", "2"],
+            "alpha`: must lie in [0, 1], got -0.1",
+        ),
         (vec!["--alpha", "0.5", "--batch", "5"], "batch_forget"),
         (
             vec!["--alpha", "0.5", "--batch", "2", "--batch-forget", "9"],
             "batch_forget",
         ),
-        (vec!["--alpha", "0.5", "--batch", "2", "--eta", "0"], "eta"),
+        (
+            vec!["--alpha", "0.5", "--batch", "2", "--eta", "-1"],
+            "eta`: must be",
+        ),
     ] {
         let mut all = vec!["unlearn", "--run", run, "--out", out_s];
         all.extend(args);

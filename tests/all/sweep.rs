@@ -35,22 +35,28 @@ record_every = 5
 step = { eta = 0.5, alpha = 0.5, batch_retain = 2, sampling = "without" }
 "#;
 
-/// Runs `frontier sweep` on `config` (written to `dir/<name>.toml`) with `extra` arguments.
-fn sweep(dir: &Path, name: &str, config: &str, extra: &[&str]) -> std::process::Output {
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, config).unwrap();
-    let (out, runs) = (dir.join("out"), dir.join("runs"));
-    let mut args = vec![
+/// The arguments of `frontier sweep` on `config` (written to `dir/<name>.toml`) into `dir/out`
+/// with the cache in `dir/runs`.
+fn sweep_args(dir: &Path, name: &str, config: &str) -> Vec<String> {
+    std::fs::write(dir.join(format!("{name}.toml")), config).unwrap();
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    [
         "sweep",
         "--config",
-        path.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--runs",
-        runs.to_str().unwrap(),
-    ];
-    args.extend(extra);
-    frontier(&args)
+        &path(&dir.join(format!("{name}.toml"))),
+    ]
+    .into_iter()
+    .map(String::from)
+    .chain(["--out".into(), path(&dir.join("out"))])
+    .chain(["--runs".into(), path(&dir.join("runs"))])
+    .collect()
+}
+
+/// Runs `frontier sweep` on `config` with `extra` arguments.
+fn sweep(dir: &Path, name: &str, config: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = sweep_args(dir, name, config);
+    args.extend(extra.iter().map(|a| a.to_string()));
+    frontier(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
 fn lines(path: &Path) -> Vec<String> {
@@ -127,7 +133,6 @@ fn a_one_axis_sweep_draws_a_line_plot() {
 #[test]
 fn bad_sweep_configs_are_refused_before_anything_is_written() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bad.toml");
     for (config, needles) in [
         (
             TINY.replace("n_forget = 4", "n_forgte = 4"),
@@ -150,20 +155,12 @@ fn bad_sweep_configs_are_refused_before_anything_is_written() {
             vec!["acc"],
         ),
     ] {
-        std::fs::write(&path, config).unwrap();
-        let (out, runs) = (dir.path().join("out"), dir.path().join("runs"));
+        let args = sweep_args(dir.path(), "bad", &config);
         fails_with(
-            &[
-                "sweep",
-                "--config",
-                path.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-                "--runs",
-                runs.to_str().unwrap(),
-            ],
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
             &needles,
         );
+        let (out, runs) = (dir.path().join("out"), dir.path().join("runs"));
         assert!(
             !out.exists() && !runs.exists(),
             "{needles:?}: nothing written"

@@ -144,6 +144,37 @@ impl Heatmap {
     }
 }
 
+impl Boundary {
+    /// The boundary of `rule` over a grid with cell edges `x_edges`, `y_edges` (lengths
+    /// nx + 1, ny + 1), whose divergent region sits at `region` of the y axis:
+    /// `labels(ix, iy)` gives cell (ix, iy)'s (predicted, observed) verdicts (true = diverges
+    /// or escapes). The step line follows the predicted verdicts ([`step_line`]); the agreement
+    /// is the fraction of cells where the two verdicts are equal.
+    pub fn of(
+        rule: Rule,
+        x_edges: &[f64],
+        y_edges: &[f64],
+        region: Region,
+        labels: impl Fn(usize, usize) -> (bool, bool),
+    ) -> Boundary {
+        let (nx, ny) = (x_edges.len() - 1, y_edges.len() - 1);
+        let points = step_line(x_edges, y_edges, region, |ix, iy| labels(ix, iy).0);
+        let agree = (0..ny)
+            .flat_map(|iy| (0..nx).map(move |ix| (ix, iy)))
+            .filter(|&(ix, iy)| {
+                let (predicted, observed) = labels(ix, iy);
+                predicted == observed
+            })
+            .count();
+        Boundary {
+            rule,
+            label: rule.label().to_string(),
+            points,
+            agreement: agree as f64 / (nx * ny) as f64,
+        }
+    }
+}
+
 /// Which end of the y axis a rule's divergent region sits at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Region {
@@ -290,19 +321,10 @@ impl Heatmap {
         let boundaries = rules
             .iter()
             .map(|&rule| {
-                let points = step_line(&x_edges, &y_edges, region, |ix, iy| {
-                    rule.diverges(&cells[iy * nx + ix])
-                });
-                let agree = cells
-                    .iter()
-                    .filter(|c| rule.diverges(c) == c.majority_diverged())
-                    .count();
-                Boundary {
-                    rule,
-                    label: rule.label().to_string(),
-                    points,
-                    agreement: agree as f64 / cells.len() as f64,
-                }
+                Boundary::of(rule, &x_edges, &y_edges, region, |ix, iy| {
+                    let cell = &cells[iy * nx + ix];
+                    (rule.diverges(cell), cell.majority_diverged())
+                })
             })
             .collect();
         Heatmap {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use frontier_model::CnnConfig;
-use frontier_stability::sweep::{Boundary, Rule, edges, step_line};
+use frontier_stability::sweep::{Boundary, Rule, edges};
 
 use super::config::GridConfig;
 use super::records::CellRecord;
@@ -93,20 +93,10 @@ impl<C> Grid<C> {
         RULES
             .iter()
             .map(|&rule| {
-                let predicted = |s: &CellSummary| s.predicted(rule) > 0.5;
-                let points = step_line(&x_edges, &y_edges, region, |ix, iy| {
-                    predicted(&summaries[iy * nx + ix])
-                });
-                let agree = summaries
-                    .iter()
-                    .filter(|s| predicted(s) == (criterion.fraction(s) > 0.5))
-                    .count();
-                Boundary {
-                    rule,
-                    label: rule.label().to_string(),
-                    points,
-                    agreement: agree as f64 / summaries.len() as f64,
-                }
+                Boundary::of(rule, &x_edges, &y_edges, region, |ix, iy| {
+                    let s = &summaries[iy * nx + ix];
+                    (s.predicted(rule) > 0.5, criterion.fraction(s) > 0.5)
+                })
             })
             .collect()
     }
