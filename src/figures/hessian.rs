@@ -91,6 +91,11 @@ struct Labelled {
     grid: Heatmap,
 }
 
+/// "10 runs of 1000 steps".
+fn runs(sim: &SimOptions) -> String {
+    format!("{} runs of {} steps", sim.reps, sim.steps)
+}
+
 fn sampling_words(s: Sampling) -> &'static str {
     match s {
         Sampling::Without => "without replacement",
@@ -119,11 +124,10 @@ fn cells(
 pub fn sgd(file: &ConfigFile, ctx: &Context, label: &str) -> Result<Vec<std::path::PathBuf>> {
     let cfg: SgdFigure = file.parse()?;
     let plan = format!(
-        "{} B × {} σ cells × {} runs of {} steps",
+        "{} B × {} σ cells × {}",
         cfg.batches.len(),
         cfg.sigmas.len(),
-        cfg.sim.reps,
-        cfg.sim.steps
+        runs(&cfg.sim)
     );
     if planned(ctx, file, plan) {
         return Ok(Vec::new());
@@ -190,16 +194,13 @@ pub fn unlearning(
     label: &str,
 ) -> Result<Vec<std::path::PathBuf>> {
     let cfg: UnlearningFigure = file.parse()?;
+    let (a, b) = (cfg.alphas.len(), cfg.batches.len());
     let plan = format!(
-        "{} σ_R × ({} placements × {} B × {} α + {} × {} α) cells × {} runs of {} steps",
+        "{} σ_R × ({} placements × {b} B × {a} α + {} × {a} α) cells × {}",
         cfg.sigma_retain.len(),
         cfg.placements.len(),
-        cfg.batches.len(),
-        cfg.alphas.len(),
         cfg.dial.len(),
-        cfg.alphas.len(),
-        cfg.sim.reps,
-        cfg.sim.steps
+        runs(&cfg.sim)
     );
     if planned(ctx, file, plan) {
         return Ok(Vec::new());
@@ -238,6 +239,27 @@ pub fn unlearning(
         )
     };
     let alphas = &cfg.alphas;
+    // One heatmap over x (its values and whether log₂) × α, its simulations' streams starting
+    // at cell `offset`.
+    let grid = |panel: &str,
+                curvatures: &[Curvature],
+                specs: &[Spec],
+                (x, x_log2): (Vec<f64>, bool),
+                offset: u64|
+     -> Result<Heatmap> {
+        let progress = format!("{label} · {panel}");
+        let cells = cells(
+            ctx,
+            &progress,
+            curvatures,
+            specs,
+            &cfg.sim,
+            cfg.threads,
+            offset,
+        )?;
+        let (y, region) = (alphas.clone(), Region::HighY);
+        Ok(Heatmap::new(x, y, x_log2, cells, &rules, region, &cfg.sim))
+    };
     // Each heatmap's simulations use their own block of 2³² cell streams.
     let mut heatmap_index = 0u64;
     let mut next_offset = || {
@@ -260,30 +282,14 @@ pub fn unlearning(
                 })
                 .collect();
             let panel = format!("{} sigma_r={sigma_retain}", placement.name());
-            let cells = cells(
-                ctx,
-                &format!("{label} · {panel}"),
-                &curvatures,
-                &specs,
-                &cfg.sim,
-                cfg.threads,
-                next_offset(),
-            )?;
+            let x = cfg.batches.iter().map(|&b| b as f64).collect();
             batch_alpha.push(Labelled {
                 title: describe(
                     format!("forget {}, σ_R = {sigma_retain}", placement.name()),
                     "B_f = B_r",
                 ),
+                grid: grid(&panel, &curvatures, &specs, (x, true), next_offset())?,
                 label: panel,
-                grid: Heatmap::new(
-                    cfg.batches.iter().map(|&b| b as f64).collect(),
-                    alphas.clone(),
-                    true,
-                    cells,
-                    &rules,
-                    Region::HighY,
-                    &cfg.sim,
-                ),
             });
         }
         let curvatures = cfg
@@ -310,30 +316,19 @@ pub fn unlearning(
             })
             .collect();
         let panel = format!("sigma_r={sigma_retain}");
-        let cells = cells(
-            ctx,
-            &format!("{label} · alignment {panel}"),
-            &curvatures,
-            &specs,
-            &cfg.sim,
-            cfg.threads,
-            next_offset(),
-        )?;
         alpha_dial.push(Labelled {
             title: describe(
                 format!("aligned-fraction dial (rest fresh), σ_R = {sigma_retain}"),
                 &format!("B_r = B_f = {}", cfg.dial_batch),
             ),
+            grid: grid(
+                &format!("alignment {panel}"),
+                &curvatures,
+                &specs,
+                (cfg.dial.clone(), false),
+                next_offset(),
+            )?,
             label: panel,
-            grid: Heatmap::new(
-                cfg.dial.clone(),
-                alphas.clone(),
-                false,
-                cells,
-                &rules,
-                Region::HighY,
-                &cfg.sim,
-            ),
         });
     }
     let stem = format!("{}_{}", file.name, cfg.stem);
