@@ -59,7 +59,7 @@ impl ExperimentConfig {
 
 /// Applies one `key=value` override; the value is parsed as TOML (a number, a boolean, a quoted
 /// string) and falls back to a bare string.
-fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
+pub(crate) fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
     let Some((key, raw)) = item.split_once('=') else {
         bail!("--set expects key=value, got `{item}`");
     };

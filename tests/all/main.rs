@@ -3,8 +3,11 @@
 mod bench;
 mod cli;
 mod coherence;
+mod configs;
 mod heatmap;
+mod inspect;
 mod mlp;
 mod stability;
+mod sweep;
 mod train;
 mod unlearn;

@@ -13,9 +13,9 @@
 //!   and the finite-horizon growth within K steps, from simulated runs;
 //!
 //! plus the finite-budget [`escape`] time, the [`score`]s of a predicted frontier (balanced
-//! accuracy, base rate, boundary distance), the [`simulate`]d dynamics, the [`synthetic`] Hessian families of the
-//! "Hessian test", the figure grids in [`sweep`], and a one-call
-//! [`report::analyze`].
+//! accuracy, base rate, boundary distance), the [`simulate`]d dynamics, the [`synthetic`]
+//! Hessian families of the "Hessian test", grids of cells with their boundaries and
+//! agreement scores in [`sweep`], and a one-call [`report::analyze`].
 //!
 //! Flow: validated [`Family`] inputs → [`Curvature`] (projection onto the span
 //! of the curvature, built once) → [`Problem`] (curvature + validated
@@ -39,7 +39,6 @@ pub mod family;
 pub mod first_moment;
 pub mod lyapunov;
 pub mod mean_square;
-pub mod parallel;
 pub mod problem;
 pub mod report;
 pub mod sampler;
