@@ -59,6 +59,12 @@ pub fn run(
     let data = TensorFile::open(&inputs.data)?;
     let weights = TensorFile::open(&inputs.weights)?;
     let x = data.get("x", 3)?;
+    ensure!(
+        x.shape.iter().all(|&k| k > 0),
+        "{}: tensor `x` has shape {:?}, expected [n, P, d] with every dimension at least 1",
+        inputs.data.display(),
+        x.shape
+    );
     let (n, p, d) = (x.shape[0], x.shape[1], x.shape[2]);
     let y = data.get("y", 1)?;
     let forget = data.get("forget", 1)?;
@@ -83,6 +89,15 @@ pub fn run(
         "tensor `forget` marks every sample: the retain set is empty"
     );
     let net = Net::load(&weights, [p, d], device, precision)?;
+    if let Some(empty) = net.weights().0.iter().find(|t| t.values.is_empty()) {
+        bail!(
+            "{}: tensor `{}` has shape {:?}, expected every dimension at least 1 (a model with \
+             no units has no curvature to probe)",
+            inputs.weights.display(),
+            empty.name,
+            empty.shape
+        );
+    }
     net.coherence(
         loss,
         tensor_from(&x.values, [n, p, d], device, precision),
