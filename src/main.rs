@@ -204,6 +204,19 @@ enum BenchTarget {
         #[command(flatten)]
         compute: Compute,
     },
+    /// The stages of `frontier stability` (reduction to the curvature span, ρ(T), first
+    /// moment, simulation, coherence) on a random rank-one problem.
+    Stability {
+        /// Retain samples n_r.
+        #[arg(long, default_value_t = 1000)]
+        n: usize,
+        /// Forget samples n_f (0: plain SGD).
+        #[arg(long, default_value_t = 0)]
+        n_forget: usize,
+        /// Parameter count p.
+        #[arg(long, default_value_t = 50_000)]
+        p: usize,
+    },
 }
 
 /// Batch sampling scheme on the command line.
@@ -392,6 +405,14 @@ fn run(cli: Cli) -> Result<()> {
             };
             bench::coherence(&size, &compute.device(precision)?, precision)
         }
+        Command::Bench {
+            target: Some(BenchTarget::Stability { n, n_forget, p }),
+            ..
+        } => bench::stability(&bench::StabilitySize {
+            n_retain: n,
+            n_forget,
+            p,
+        }),
         Command::Heatmap {
             quick,
             only,
