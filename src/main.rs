@@ -5,6 +5,7 @@ mod bench;
 mod coherence;
 mod config;
 mod figures;
+mod memory;
 mod models;
 mod output;
 mod stability;
@@ -34,6 +35,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The most memory a command may use, e.g. `8GiB`, `512MB` or `unlimited` (default: 3/4
+    /// of physical memory). Every command estimates its peak from its sizes first and stops
+    /// with the estimate, before allocating, when it would exceed this.
+    #[arg(long, global = true, value_name = "SIZE")]
+    max_memory: Option<String>,
 }
 
 /// Where tensors live and in which precision.
@@ -78,9 +84,11 @@ enum Command {
         /// A run directory written by `frontier train` (instead of --data/--weights).
         #[arg(long, required_unless_present = "data")]
         run: Option<PathBuf>,
-        /// The loss whose curvature is probed.
-        #[arg(long, default_value = "logistic")]
-        loss: Loss,
+        /// The loss whose curvature is probed [default: with --run, the loss the run was
+        /// trained with (another value probes that loss at the run's w* and says so on
+        /// stderr); with --data/--weights, logistic].
+        #[arg(long)]
+        loss: Option<Loss>,
         /// Mixing ratio α ∈ [0, 1] (weight of the forget term) for H_α and σ_U.
         #[arg(long, default_value_t = 0.5)]
         alpha: f64,
@@ -94,7 +102,8 @@ enum Command {
     /// per-sample Hessians given in a safetensors file.
     Stability {
         /// File with `retain_g` [n_r, p] + `retain_c` \[n_r\] (rank one) or `retain_h`
-        /// [n_r, p, p] (dense), and optionally the same for `forget_*`.
+        /// [n_r, p, p] (dense), and optionally the same for `forget_*`; or a precomputed
+        /// `gram` [n, n] with `retain_c` (and `forget_c`) and the metadata key `params` = p.
         #[arg(long)]
         hessians: PathBuf,
         /// Learning rate η (> 0).
@@ -121,6 +130,10 @@ enum Command {
         /// Seed of the simulation.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// A simulated run diverges at the first step with ‖u‖² ≥ threshold·‖u₀‖² (> 1; `inf`
+        /// never).
+        #[arg(long, default_value_t = 1000.0)]
+        threshold: f64,
         /// Print exactly one JSON object instead of a table.
         #[arg(long)]
         json: bool,
@@ -258,6 +271,7 @@ impl Compute {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    let budget = memory::Budget::new(cli.max_memory.as_deref())?;
     match cli.command {
         Command::Train {
             config,
@@ -271,6 +285,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             let mut cfg = ExperimentConfig::load(config.as_deref(), &overrides)?;
             cfg.dtype = compute.dtype.unwrap_or(cfg.dtype);
+            train::estimate(&cfg).check(&budget)?;
             let device = compute.device(cfg.dtype)?;
             let trained = train::train(&cfg, &device)?;
             train::write_run(&out, &cfg, &trained)?;
@@ -302,11 +317,17 @@ fn run(cli: Cli) -> Result<()> {
             compute,
         } => {
             let inputs = match (run, data, weights) {
-                (Some(dir), _, _) => coherence::Inputs::from_run(&dir),
-                (None, Some(data), Some(weights)) => coherence::Inputs { data, weights },
+                (Some(dir), _, _) => coherence::Inputs::from_run(&dir)?,
+                (None, Some(data), Some(weights)) => coherence::Inputs {
+                    data,
+                    weights,
+                    run: None,
+                },
                 _ => anyhow::bail!("give --run DIR, or both --data and --weights"),
             };
+            let loss = inputs.loss(loss)?;
             let precision = compute.precision_or_best();
+            inputs.estimate(precision)?.check(&budget)?;
             let report =
                 coherence::run(&inputs, loss, alpha, &compute.device(precision)?, precision)?;
             if json {
@@ -326,6 +347,7 @@ fn run(cli: Cli) -> Result<()> {
             steps,
             reps,
             seed,
+            threshold,
             json,
         } => {
             let args = stability::Args {
@@ -338,10 +360,11 @@ fn run(cli: Cli) -> Result<()> {
                     steps,
                     reps,
                     seed,
+                    threshold,
                     ..SimOptions::default()
                 },
             };
-            let report = stability::run(&hessians, &args)?;
+            let report = stability::run(&hessians, &args, &budget)?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {

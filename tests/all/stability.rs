@@ -100,7 +100,11 @@ fn zero_or_too_large_batches_are_refused() {
 
 #[test]
 fn non_positive_eta_is_refused() {
-    refuses(vec![], &["--eta", "0", "--batch", "2"], &["eta", "> 0"]);
+    refuses(
+        vec![],
+        &["--eta", "0", "--batch", "2"],
+        &["--eta", "eta = 0", "(0, ∞)"],
+    );
 }
 
 #[test]

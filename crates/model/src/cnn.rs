@@ -62,7 +62,10 @@ impl CnnConfig {
         if crate::data::values(&[2, self.m, d]).is_none() {
             return Err(invalid(
                 "model.m",
-                format!("2 × model.m × data.d = 2 × {} × {d} parameters exceed the address space", self.m),
+                format!(
+                    "2 × model.m × data.d = 2 × {} × {d} parameters exceed the address space",
+                    self.m
+                ),
             ));
         }
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);

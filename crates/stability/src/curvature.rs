@@ -218,10 +218,7 @@ fn gram_span(k: DMatrix<f64>) -> (DMatrix<f64>, DMatrix<f64>) {
     let eig = SymmetricEigen::new(k);
     let keep = kept(&eig.eigenvalues);
     let m = eig.eigenvalues.len();
-    let (mut rows, mut w) = (
-        DMatrix::zeros(m, keep.len()),
-        DMatrix::zeros(m, keep.len()),
-    );
+    let (mut rows, mut w) = (DMatrix::zeros(m, keep.len()), DMatrix::zeros(m, keep.len()));
     for (j, &e) in keep.iter().enumerate() {
         let root = eig.eigenvalues[e].sqrt();
         rows.set_column(j, &(eig.eigenvectors.column(e) * root));
@@ -295,7 +292,8 @@ fn outer_product(
     for (&(i, j), block) in pairs.iter().zip(products) {
         let ((a, ra), (b, rb)) = (span(i), span(j));
         full.view_mut((a, b), (ra, rb)).copy_from(&block);
-        full.view_mut((b, a), (rb, ra)).copy_from(&block.transpose());
+        full.view_mut((b, a), (rb, ra))
+            .copy_from(&block.transpose());
     }
     full
 }
@@ -529,7 +527,11 @@ impl Curvature {
                 ),
             });
         }
-        let weights: Vec<f64> = c_retain.iter().chain(c_forget.into_iter().flatten()).copied().collect();
+        let weights: Vec<f64> = c_retain
+            .iter()
+            .chain(c_forget.into_iter().flatten())
+            .copied()
+            .collect();
         crate::family::check_weights(&weights)?;
         if let Some(k) = gram.iter().position(|v| !v.is_finite()) {
             return Err(Error::NonFinite {
@@ -563,7 +565,13 @@ impl Curvature {
                 rows.ncols()
             )));
         }
-        let family_of = |i: usize| if i < sizes[0] { (0, i) } else { (1, i - sizes[0]) };
+        let family_of = |i: usize| {
+            if i < sizes[0] {
+                (0, i)
+            } else {
+                (1, i - sizes[0])
+            }
+        };
         let positions: Vec<(usize, usize)> = active.iter().map(|&i| family_of(i)).collect();
         let weights_of = [c_retain, c_forget.unwrap_or_default()];
         let reduced = per_family(&rows, &positions, &sizes)
@@ -670,7 +678,10 @@ mod tests {
         };
         let u = &(a * w);
         let orthonormal = (u.transpose() * u - DMatrix::identity(2, 2)).amax();
-        assert!(orthonormal < 1e-12, "UᵀU − I: rust={orthonormal}, reference=0");
+        assert!(
+            orthonormal < 1e-12,
+            "UᵀU − I: rust={orthonormal}, reference=0"
+        );
         for (i, &ci) in c.iter().enumerate() {
             let gi = g.row(i).transpose();
             let reference = &gi * gi.transpose() * ci;

@@ -150,7 +150,13 @@ pub fn analyze_with_progress(
             "normal only: from a Gram matrix the span is known only up to a rotation",
         ));
     }
-    let stage = |stage, done| on(Progress { stage, done, total: 1 });
+    let stage = |stage, done| {
+        on(Progress {
+            stage,
+            done,
+            total: 1,
+        })
+    };
     stage("simulating runs", 0);
     let summary = simulate(problem, sim, 0)?;
     stage("simulating runs", 1);
