@@ -44,7 +44,7 @@ impl ExperimentConfig {
         }
         let config: Self = toml::Value::Table(table)
             .try_into()
-            .context("invalid config (see assets/configs/default.toml for every key)")?;
+            .map_err(|e: toml::de::Error| invalid_config(&e))?;
         config.data.validate()?;
         config.model.validate()?;
         config.train.validate()?;
@@ -57,31 +57,102 @@ impl ExperimentConfig {
     }
 }
 
-/// Applies one `key=value` override; the value is parsed as TOML (a number, a boolean, a quoted
-/// string) and falls back to a bare string.
+/// A deserialisation error as one message that names the key first: "config key `data.snr`:
+/// invalid type: …".
+fn invalid_config(e: &toml::de::Error) -> anyhow::Error {
+    let text = e.to_string();
+    let (message, path) = match text.split_once("\nin `") {
+        Some((message, rest)) => (message.trim(), rest.trim().trim_end_matches('`')),
+        None => (text.trim(), ""),
+    };
+    // "unknown field `x`" at path `data`: the culprit is `data.x`.
+    let unknown = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once('`'));
+    let (key, message) = match unknown {
+        Some((field, expected)) if path.is_empty() => {
+            (field.to_string(), format!("unknown key{expected}"))
+        }
+        Some((field, expected)) => (format!("{path}.{field}"), format!("unknown key{expected}")),
+        None => (path.to_string(), message.to_string()),
+    };
+    if key.is_empty() {
+        anyhow::anyhow!("invalid config: {message} (see assets/configs/default.toml for every key)")
+    } else {
+        anyhow::anyhow!(
+            "config key `{key}`: {message} (see assets/configs/default.toml for every key)"
+        )
+    }
+}
+
+/// Applies one `key=value` override. The key is dotted (`data.snr`), each part made of
+/// letters, digits, `_` and `-`; the value is one TOML value (a number, a boolean, a quoted
+/// string, an array) or a bare word such as `squared`. Line breaks and other control
+/// characters are refused, so that one `--set` can never carry a second assignment.
 fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
+    if let Some(c) = item.chars().find(|c| c.is_control()) {
+        bail!(
+            "--set `{}`: contains the control character {c:?}; give one key=value per --set",
+            item.escape_debug()
+        );
+    }
     let Some((key, raw)) = item.split_once('=') else {
-        bail!("--set expects key=value, got `{item}`");
+        bail!("--set `{item}`: expected key=value, e.g. data.snr=0.5");
     };
-    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
-    let mut parts: Vec<&str> = key.trim().split('.').collect();
-    let last = parts.pop().filter(|s| !s.is_empty());
-    let Some(last) = last else {
-        bail!("--set: empty key in `{item}`");
-    };
+    let (key, raw) = (key.trim(), raw.trim());
+    let parts: Vec<&str> = key.split('.').collect();
+    if let Some(bad) = parts.iter().find(|part| {
+        part.is_empty()
+            || !part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    }) {
+        bail!(
+            "--set `{item}`: the key `{key}` has {}; keys look like section.key, e.g. data.snr",
+            if bad.is_empty() {
+                "an empty part".to_string()
+            } else {
+                format!("the invalid part `{bad}`")
+            }
+        );
+    }
+    let value = parse_value(raw).with_context(|| format!("--set `{item}`: the value of `{key}`"))?;
+    let (last, sections) = parts.split_last().expect("split yields at least one part");
     let mut node = table;
-    for part in parts {
+    for (depth, part) in sections.iter().enumerate() {
         node = node
-            .entry(part)
+            .entry(*part)
             .or_insert_with(|| toml::Value::Table(toml::Table::new()))
             .as_table_mut()
-            .with_context(|| format!("--set {key}: `{part}` is not a section"))?;
+            .with_context(|| {
+                format!(
+                    "--set `{item}`: `{}` is a value, not a section",
+                    parts[..=depth].join(".")
+                )
+            })?;
     }
     node.insert(last.to_string(), value);
     Ok(())
+}
+
+/// One TOML value, or a bare word (letters, digits, `_`, `-`, `.`) taken as a string.
+fn parse_value(raw: &str) -> Result<toml::Value> {
+    if raw.is_empty() {
+        bail!("is empty");
+    }
+    if let Ok(mut table) = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        && table.len() == 1
+        && let Some(value) = table.remove("v")
+    {
+        return Ok(value);
+    }
+    if raw
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        return Ok(toml::Value::String(raw.to_string()));
+    }
+    bail!("`{raw}` is not a TOML value (quote a string: key=\"text\")")
 }
 
 #[cfg(test)]
