@@ -70,33 +70,50 @@ impl Inputs {
             ),
             None => (0.0, 0.0),
         };
-        let s = match precision {
-            Precision::F32 => 4.0,
-            Precision::F64 => 8.0,
-        };
         let generic = weights.metadata.get("model").is_some_and(|m| m != "cnn");
-        let p = weights.elements();
-        Ok(Estimate::new("frontier coherence")
-            .arrays(
-                "the two files",
-                1.0,
-                (data.file_bytes + weights.file_bytes) as f64,
-                1.0,
-            )
-            .arrays("inputs x on the host and device", 3.0, values, 8.0)
-            .arrays(
-                format!("per-sample gradients [n, p], n = {n} (`x`), p = {p} (the weights)"),
-                if generic { 6.0 } else { 3.0 },
-                n * p,
-                if generic { 8.0 } else { s },
-            )
-            .arrays(
-                format!("Gram and coherence matrices n×n, n = {n} (`x`)"),
-                9.0,
-                n * n,
-                8.0,
-            ))
+        Ok(estimate(
+            "frontier coherence",
+            (n, values, weights.elements()),
+            precision,
+            generic,
+        )
+        .arrays(
+            "the two files",
+            1.0,
+            (data.file_bytes + weights.file_bytes) as f64,
+            1.0,
+        ))
     }
+}
+
+/// Bytes a coherence report holds at its peak for n samples with `values` input values and
+/// p parameters: the inputs on the host (f64) and on the device, the per-sample gradients
+/// [n, p] (f64 on the `generic` path of models without rank-one Hessians) and the n×n Gram
+/// and coherence matrices with their eigen-solves (calibrated in the README, "Memory").
+pub fn estimate(
+    command: &'static str,
+    (n, values, p): (f64, f64, f64),
+    precision: Precision,
+    generic: bool,
+) -> Estimate {
+    let s = match precision {
+        Precision::F32 => 4.0,
+        Precision::F64 => 8.0,
+    };
+    Estimate::new(command)
+        .arrays("inputs x on the host and device", 3.0, values, 8.0)
+        .arrays(
+            format!("per-sample gradients [n, p], n = {n}, p = {p}"),
+            if generic { 6.0 } else { 3.0 },
+            n * p,
+            if generic { 8.0 } else { s },
+        )
+        .arrays(
+            format!("Gram and coherence matrices n×n, n = {n}"),
+            9.0,
+            n * n,
+            8.0,
+        )
 }
 
 /// Checks that every value of `t` is in `allowed`.

@@ -116,7 +116,8 @@ fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
             }
         );
     }
-    let value = parse_value(raw).with_context(|| format!("--set `{item}`: the value of `{key}`"))?;
+    let value =
+        parse_value(raw).with_context(|| format!("--set `{item}`: the value of `{key}`"))?;
     let (last, sections) = parts.split_last().expect("split yields at least one part");
     let mut node = table;
     for (depth, part) in sections.iter().enumerate() {

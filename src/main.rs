@@ -404,6 +404,7 @@ fn run(cli: Cli) -> Result<()> {
                 figures_out,
                 out,
             };
+            bench::estimate(&opts, &target).check(&budget)?;
             bench::suite(&opts, &target).map(|_| ())
         }
         Command::Bench {
@@ -426,6 +427,15 @@ fn run(cli: Cli) -> Result<()> {
                 m,
                 patches,
             };
+            let (nf, values) = (n as f64, n as f64 * patches as f64 * d as f64);
+            let params = 2.0 * m as f64 * d as f64;
+            coherence::estimate(
+                "frontier bench coherence",
+                (nf, values, params),
+                precision,
+                false,
+            )
+            .check(&budget)?;
             bench::coherence(&size, &compute.device(precision)?, precision)
         }
         Command::Bench {
@@ -447,6 +457,8 @@ fn run(cli: Cli) -> Result<()> {
             compute,
         } => {
             let figures = figures::select(&only)?;
+            let names: Vec<&str> = figures.iter().map(|f| f.name).collect();
+            memory::figures("frontier heatmap", &names).check(&budget)?;
             let backend = compute.backend.unwrap_or_else(Backend::default_compiled);
             let precision = compute.dtype.unwrap_or(Precision::F32);
             let ctx = figures::Context {

@@ -177,6 +177,33 @@ impl Estimate {
     }
 }
 
+/// Peak resident memory of each figure at full scale, bytes, measured with `/usr/bin/time -f
+/// %M frontier heatmap --only NAME` on this project's 2-core CPU (CNN; figure 6 as figure 4,
+/// whose grids it reuses). Their sizes are fixed in the code, so the estimate of
+/// `frontier heatmap` is the largest of the selected figures, doubled for headroom.
+const FIGURE_PEAKS: [(&str, f64); 7] = [
+    ("figure1", 42e6),
+    ("figure2", 54e6),
+    ("figure3", 368e6),
+    ("figure4", 102e6),
+    ("figure5", 190e6),
+    ("figure6", 102e6),
+    ("figure7", 117e6),
+];
+
+/// The estimate of running the figures `names` one after the other under `command`.
+pub fn figures(command: &'static str, names: &[&str]) -> Estimate {
+    let largest = FIGURE_PEAKS
+        .iter()
+        .filter(|(name, _)| names.contains(name))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    let mut e = Estimate::new(command);
+    if let Some((name, peak)) = largest {
+        e = e.arrays(format!("{name} (measured peak, doubled)"), 2.0, *peak, 1.0);
+    }
+    e
+}
+
 /// What a safetensors file's header says, read without its data: per tensor its dtype and
 /// shape, and the `__metadata__` strings.
 #[derive(Debug, Clone, Default)]

@@ -203,7 +203,7 @@ fn layout(header: &Header) -> Result<Layout> {
 }
 
 /// Bytes the analysis holds at its peak for `layout` (see the README, "Memory").
-fn estimate(layout: &Layout, header: &Header) -> Estimate {
+fn estimate(layout: &Layout, header: &Header, reps: usize) -> Estimate {
     let Layout {
         form,
         forget_form,
@@ -260,6 +260,12 @@ fn estimate(layout: &Layout, header: &Header) -> Estimate {
         8.0,
         n * r,
         8.0,
+    )
+    .arrays(
+        format!("outcomes of --reps {reps} simulated runs"),
+        1.0,
+        reps as f64,
+        128.0,
     )
     .arrays(
         "ρ(T) solver: up to 300 Lanczos vectors of r(r+1)/2",
@@ -388,7 +394,7 @@ pub fn run(path: &Path, args: &Args, budget: &Budget) -> Result<Report> {
     settings
         .validate(layout.n_retain, layout.n_forget)
         .map_err(flag_error)?;
-    estimate(&layout, &header).check(budget)?;
+    estimate(&layout, &header, sim.reps).check(budget)?;
     if layout.form == Form::Dense || layout.forget_form == Form::Dense {
         announce_dense(&layout);
     }

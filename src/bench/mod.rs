@@ -4,6 +4,8 @@
 
 mod coherence;
 mod kernels;
+
+pub use kernels::estimate;
 mod stability;
 
 use std::path::{Path, PathBuf};
