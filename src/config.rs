@@ -178,3 +178,105 @@ mod tests {
         assert_eq!(cfg, ExperimentConfig::default());
     }
 }
+
+/// Generated hostile input: whatever `--set` items and TOML files say, loading a config (and
+/// estimating its memory) returns a value or an error, never panics.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const KEYS: &[&str] = &[
+        "data.n",
+        "data.n_test",
+        "data.d",
+        "data.patches",
+        "data.snr",
+        "data.sigma_p",
+        "data.mu_direction",
+        "data.label_flip",
+        "data.n_forget",
+        "data.forget_fraction",
+        "data.forget_from",
+        "data.seed",
+        "model.kind",
+        "model.m",
+        "model.hidden",
+        "model.sigma_0",
+        "model.activation",
+        "train.eta",
+        "train.loss",
+        "train.max_steps",
+        "dtype",
+        "data",
+        "model",
+        "data.snr.x",
+        "bogus.key",
+    ];
+
+    /// Values of every TOML type, edge cases included.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<i64>().prop_map(|v| v.to_string()),
+            any::<u64>().prop_map(|v| v.to_string()),
+            any::<f64>().prop_map(|v| v.to_string()),
+            Just("9223372036854775807".to_string()),
+            Just("1e400".to_string()),
+            Just("-0".to_string()),
+            Just("nan".to_string()),
+            Just("inf".to_string()),
+            Just("mlp".to_string()),
+            Just("squared".to_string()),
+            Just("[1, 2]".to_string()),
+            Just("{ a = 1 }".to_string()),
+            "\"[a-z]{0,6}\"",
+            "[a-z0-9_.-]{0,8}",
+            "\\PC{0,12}",
+        ]
+    }
+
+    fn check(loaded: Result<ExperimentConfig>) {
+        if let Ok(cfg) = loaded {
+            let total = crate::train::estimate(&cfg).total();
+            assert!(total >= 0.0, "estimate {total} for {cfg:?}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+        #[test]
+        fn set_items_never_panic(
+            key in prop::sample::select(KEYS),
+            value in value(),
+            noise in "\\PC{0,30}",
+            keyed in any::<bool>(),
+        ) {
+            let item = if keyed { format!("{key}={value}") } else { noise };
+            check(ExperimentConfig::load(None, &[item]));
+        }
+
+        #[test]
+        fn toml_files_never_panic(
+            lines in prop::collection::vec(
+                prop_oneof![
+                    Just("[data]".to_string()),
+                    Just("[model]".to_string()),
+                    Just("[train]".to_string()),
+                    Just("[data.sub]".to_string()),
+                    (prop::sample::select(KEYS), value()).prop_map(|(k, v)| {
+                        format!("{} = {v}", k.rsplit('.').next().unwrap_or(k))
+                    }),
+                    "\\PC{0,20}",
+                ],
+                0..8,
+            ),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("config.toml");
+            std::fs::write(&path, lines.join("\n")).unwrap();
+            check(ExperimentConfig::load(Some(&path), &[]));
+        }
+    }
+}

@@ -446,3 +446,168 @@ fn announce_dense(layout: &Layout) {
         );
     }
 }
+
+/// Generated hostile Hessians files and flags: the loader and the analysis return a report or
+/// an error, never panic.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// (name, shape, values) of one generated tensor.
+    type Spec = (String, Vec<usize>, Vec<f64>);
+
+    fn tensor() -> impl Strategy<Value = Spec> {
+        let name = prop_oneof![
+            prop::sample::select(KNOWN.to_vec()).prop_map(str::to_string),
+            Just("forget_G".to_string()),
+        ];
+        let shape = prop::collection::vec(0usize..4, 0..4);
+        let entry = prop_oneof![
+            8 => -2.0..2.0f64,
+            1 => Just(f64::NAN),
+            1 => Just(f64::INFINITY),
+            1 => Just(0.0),
+        ];
+        (name, shape).prop_flat_map(move |(name, shape)| {
+            let len: usize = shape.iter().product();
+            prop::collection::vec(entry.clone(), len)
+                .prop_map(move |values| (name.clone(), shape.clone(), values))
+        })
+    }
+
+    /// The bytes of a safetensors file, or `None` when the names collide.
+    fn file(tensors: &[Spec], params: &Option<String>) -> Option<Vec<u8>> {
+        let names: std::collections::HashSet<&String> = tensors.iter().map(|t| &t.0).collect();
+        if names.len() < tensors.len() {
+            return None; // the serializer itself panics on duplicate names
+        }
+        let bytes: Vec<Vec<u8>> = tensors
+            .iter()
+            .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+            .collect();
+        let views: Vec<_> = tensors
+            .iter()
+            .zip(&bytes)
+            .map(|((name, shape, _), b)| {
+                let view =
+                    safetensors::tensor::TensorView::new(safetensors::Dtype::F64, shape.clone(), b);
+                (name.clone(), view.unwrap())
+            })
+            .collect();
+        let metadata = params
+            .as_ref()
+            .map(|p| [("params".to_string(), p.clone())].into());
+        safetensors::serialize(views, metadata).ok()
+    }
+
+    /// Files with the right names and shapes (rank one, dense or Gram; with or without a
+    /// forget family) whose values may be anything.
+    fn well_formed() -> impl Strategy<Value = Vec<Spec>> {
+        let entry = prop_oneof![
+            12 => -2.0..2.0f64,
+            1 => Just(f64::NAN),
+            1 => Just(-1e308),
+            2 => Just(0.0),
+        ];
+        (1usize..5, 0usize..4, 1usize..4, 0usize..3).prop_flat_map(move |(n_r, n_f, p, form)| {
+            let values = |len: usize| prop::collection::vec(entry.clone(), len);
+            let family = move |prefix: &'static str, n: usize| -> BoxedStrategy<Vec<Spec>> {
+                match form {
+                    0 => (values(n * p), values(n))
+                        .prop_map(move |(g, c)| {
+                            vec![
+                                (format!("{prefix}_g"), vec![n, p], g),
+                                (format!("{prefix}_c"), vec![n], c),
+                            ]
+                        })
+                        .boxed(),
+                    1 => values(n * p * p)
+                        .prop_map(move |h| vec![(format!("{prefix}_h"), vec![n, p, p], h)])
+                        .boxed(),
+                    _ => values(n)
+                        .prop_map(move |c| vec![(format!("{prefix}_c"), vec![n], c)])
+                        .boxed(),
+                }
+            };
+            let n = n_r + n_f;
+            let gram = values(n * n).prop_map(move |k| {
+                if form == 2 {
+                    vec![("gram".to_string(), vec![n, n], k)]
+                } else {
+                    Vec::new()
+                }
+            });
+            let forget = if n_f > 0 {
+                family("forget", n_f)
+            } else {
+                Just(Vec::new()).boxed()
+            };
+            (family("retain", n_r), forget, gram).prop_map(|(mut a, b, c)| {
+                a.extend(b);
+                a.extend(c);
+                a
+            })
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        #[test]
+        fn well_formed_files_with_any_values_never_panic(
+            tensors in well_formed(),
+            alpha in prop_oneof![Just(0.0), Just(0.5)],
+            batch in 1usize..3,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("h.safetensors");
+            std::fs::write(&path, file(&tensors, &Some("3".into())).unwrap()).unwrap();
+            let args = Args {
+                eta: 0.1,
+                alpha,
+                batch,
+                batch_forget: None,
+                sampling: Sampling::Without,
+                sim: SimOptions { steps: 20, reps: 2, ..SimOptions::default() },
+            };
+            let budget = Budget { bytes: 1e8, source: "test".into() };
+            let _ = run(&path, &args, &budget);
+        }
+
+        #[test]
+        fn hostile_files_and_flags_never_panic(
+            tensors in prop::collection::vec(tensor(), 0..5),
+            params in prop::option::of(prop_oneof![Just("3".to_string()), Just("0".to_string()), "\\PC{0,4}"]),
+            cut in prop::option::of(0usize..64),
+            eta in prop_oneof![Just(0.1), Just(0.0), Just(-1.0), Just(f64::NAN), Just(1e300)],
+            alpha in prop_oneof![Just(0.0), Just(0.5), Just(1.0), Just(1.5)],
+            batch in 0usize..4,
+            batch_forget in prop::option::of(0usize..4),
+            steps in 0usize..6,
+            reps in 0usize..3,
+            threshold in prop_oneof![Just(0.5), Just(2.0), Just(f64::INFINITY), Just(f64::NAN)],
+        ) {
+            let Some(mut bytes) = file(&tensors, &params) else {
+                return Ok(());
+            };
+            if let Some(cut) = cut {
+                bytes.truncate(bytes.len().saturating_sub(cut));
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("h.safetensors");
+            std::fs::write(&path, bytes).unwrap();
+            let args = Args {
+                eta,
+                alpha,
+                batch,
+                batch_forget,
+                sampling: Sampling::Without,
+                sim: SimOptions { steps, reps, threshold, ..SimOptions::default() },
+            };
+            let budget = Budget { bytes: 1e8, source: "test".into() };
+            let _ = run(&path, &args, &budget);
+        }
+    }
+}

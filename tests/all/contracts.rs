@@ -35,7 +35,13 @@ fn path_str(p: &Path) -> &str {
 
 /// `dir/name` as a string that lives for the whole test (a few bytes leaked per call).
 fn join(dir: &Path, name: &str) -> &'static str {
-    Box::leak(dir.join(name).to_str().unwrap().to_string().into_boxed_str())
+    Box::leak(
+        dir.join(name)
+            .to_str()
+            .unwrap()
+            .to_string()
+            .into_boxed_str(),
+    )
 }
 
 #[test]
@@ -72,13 +78,7 @@ fn degenerate_shapes_exit_2_naming_the_tensor() {
         ("good", "m0", ["`w_pos`", "[0, 3]"]),
         ("good", "h0", ["`w`", "[0, 6]"]),
     ] {
-        let args = [
-            "coherence",
-            "--data",
-            at(data),
-            "--weights",
-            at(weights),
-        ];
+        let args = ["coherence", "--data", at(data), "--weights", at(weights)];
         fails_with(&args, &needles);
     }
     write_tensors(Path::new(at("rh0")), &[("retain_h", vec![4, 0, 0], vec![])]);
@@ -166,30 +166,12 @@ fn memory_bombs_are_refused_before_allocating() {
         &["bench", "coherence", "--n", "1000000000"],
         &["would need about", "n = 1000000000"],
     );
-    let args = [
-        "train",
-        "--set",
-        "data.n=1000000000",
-        "--out",
-        at("run"),
-    ];
+    let args = ["train", "--set", "data.n=1000000000", "--out", at("run")];
     fails_with(&args, &["would need about", "data.n"]);
-    let args = [
-        "train",
-        "--out",
-        at("run"),
-        "--max-memory",
-        "1KiB",
-    ];
+    let args = ["train", "--out", at("run"), "--max-memory", "1KiB"];
     fails_with(&args, &["--max-memory 1KiB"]);
     fails_with(
-        &[
-            "train",
-            "--out",
-            at("run"),
-            "--max-memory",
-            "8 parsecs",
-        ],
+        &["train", "--out", at("run"), "--max-memory", "8 parsecs"],
         &["--max-memory", "parsecs"],
     );
     assert!(
