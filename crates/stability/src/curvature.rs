@@ -143,9 +143,9 @@ impl Reduced {
             })
             .collect();
         let mut mean = DMatrix::zeros(coords.len(), coords.len());
-        for i in 0..rows.rows() {
+        for (i, &ci) in c.iter().enumerate() {
             if let (&[k], &[v]) = rows.row(i) {
-                mean[(k as usize, k as usize)] += c[i] * v * v;
+                mean[(k as usize, k as usize)] += ci * v * v;
             }
         }
         Reduced {
@@ -546,11 +546,7 @@ impl Curvature {
                 SYMMETRY_TOLERANCE * gram.amax()
             )));
         }
-        let active: Vec<usize> = (0..n)
-            .filter(|&i| weights[i] > 0.0 && gram[(i, i)] > 0.0)
-            .collect();
-        let k = symmetrised(gram.select_rows(&active).select_columns(&active));
-        let eigenvalues = k.symmetric_eigenvalues();
+        let eigenvalues = symmetrised(gram.clone_owned()).symmetric_eigenvalues();
         let (low, scale) = (eigenvalues.min(), eigenvalues.amax());
         if low < -PSD_TOLERANCE * scale {
             return Err(Error::Gram(format!(
@@ -558,6 +554,13 @@ impl Curvature {
                 PSD_TOLERANCE * scale
             )));
         }
+        let active: Vec<usize> = (0..n)
+            .filter(|&i| weights[i] > 0.0 && gram[(i, i)] > 0.0)
+            .collect();
+        if active.is_empty() {
+            return Err(Error::NoCurvature);
+        }
+        let k = symmetrised(gram.select_rows(&active).select_columns(&active));
         let (rows, _) = gram_span(k);
         if rows.ncols() > p {
             return Err(Error::Gram(format!(
@@ -725,5 +728,55 @@ mod tests {
         ));
         let z = Family::rank_one_sparse(3, &[vec![(0, 1.0)]], &[0.0]).unwrap();
         assert_eq!(Curvature::new(&z, None).unwrap_err(), Error::NoCurvature);
+    }
+
+    /// From the Gram matrix of the rows of `projection_preserves_hessians`, every quantity
+    /// that does not depend on the basis (rank, mean Hessian spectrum) equals the one from
+    /// the rows; malformed Gram matrices are refused.
+    #[test]
+    fn a_precomputed_gram_gives_the_same_curvature() {
+        let g = DMatrix::from_row_slice(
+            3,
+            4,
+            &[1.0, 2.0, 0.0, 0.0, 0.0, 1.0, -1.0, 0.0, 1.0, 3.0, -1.0, 0.0],
+        );
+        let c = [0.5, 2.0, 1.0];
+        let gram = &g * g.transpose();
+        let from_rows = Curvature::new(&Family::rank_one(&g, &c).unwrap(), None).unwrap();
+        let from_gram = Curvature::from_gram(&gram, &c, None, 4).unwrap();
+        assert_eq!((from_gram.rank(), from_gram.dim()), (2, 4));
+        assert!(from_gram.needs_normal_start() && !from_rows.needs_normal_start());
+        let spectrum = |curv: &Curvature| {
+            let mut e: Vec<f64> = curv
+                .retain
+                .mean
+                .symmetric_eigenvalues()
+                .iter()
+                .copied()
+                .collect();
+            e.sort_by(f64::total_cmp);
+            e
+        };
+        let (rust, reference) = (spectrum(&from_gram), spectrum(&from_rows));
+        for (a, b) in rust.iter().zip(&reference) {
+            assert!(
+                (a - b).abs() < 1e-12,
+                "rust={rust:?}, reference={reference:?}"
+            );
+        }
+        let refused = |gram: &DMatrix<f64>, p: usize| Curvature::from_gram(gram, &c, None, p);
+        assert!(matches!(refused(&gram, 1), Err(Error::Gram(m)) if m.contains("rank 2")));
+        let mut asymmetric = gram.clone();
+        asymmetric[(0, 1)] += 1.0;
+        assert!(matches!(refused(&asymmetric, 4), Err(Error::Gram(m)) if m.contains("symmetric")));
+        let indefinite = DMatrix::from_diagonal(&nalgebra::DVector::from_vec(vec![1.0, -1.0, 1.0]));
+        assert!(
+            matches!(refused(&indefinite, 4), Err(Error::Gram(m)) if m.contains("semi-definite"))
+        );
+        assert!(matches!(
+            refused(&DMatrix::zeros(3, 3), 4),
+            Err(Error::NoCurvature)
+        ));
+        assert!(matches!(refused(&gram, 0), Err(Error::Shape { .. })));
     }
 }
