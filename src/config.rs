@@ -89,7 +89,7 @@ fn invalid_config(e: &toml::de::Error) -> anyhow::Error {
 /// letters, digits, `_` and `-`; the value is one TOML value (a number, a boolean, a quoted
 /// string, an array) or a bare word such as `squared`. Line breaks and other control
 /// characters are refused, so that one `--set` can never carry a second assignment.
-fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
+pub(crate) fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
     if let Some(c) = item.chars().find(|c| c.is_control()) {
         bail!(
             "--set `{}`: contains the control character {c:?}; give one key=value per --set",

@@ -191,6 +191,11 @@ const FIGURE_PEAKS: [(&str, f64); 7] = [
     ("figure7", 117e6),
 ];
 
+/// The names of the committed figures.
+pub fn figure_names() -> Vec<&'static str> {
+    FIGURE_PEAKS.iter().map(|(name, _)| *name).collect()
+}
+
 /// The estimate of running the figures `names` one after the other under `command`.
 pub fn figures(command: &'static str, names: &[&str]) -> Estimate {
     let largest = FIGURE_PEAKS

@@ -3,20 +3,18 @@
 //!
 //! Order of work: the flags, then the file's header (names, ranks and shapes of its tensors),
 //! then the settings against the sample counts and the memory estimate against the budget;
-//! only then are the values read and the analysis run, with progress on stderr when it takes
-//! more than a second.
+//! only then are the values read and the analysis run, with progress on stderr (a bar on a
+//! terminal, a line every few seconds elsewhere).
 
 use std::path::Path;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use frontier_stability::progress::Progress;
 use frontier_stability::simulate::InitialState;
 use frontier_stability::{Curvature, Family, Problem, Report, Sampling, Settings, SimOptions};
 use nalgebra::DMatrix;
 
 use crate::memory::{Budget, Estimate, Header, read_header};
+use crate::progress::{Mode, Reporter};
 use crate::tensors::TensorFile;
 
 /// Step-size, mixing and batch settings from the command line.
@@ -287,44 +285,8 @@ fn estimate(layout: &Layout, header: &Header, reps: usize) -> Estimate {
     )
 }
 
-/// Prints progress on stderr once the work has run for more than a second: a line when a
-/// stage starts or ends, and at most one a second in between.
-struct StderrProgress {
-    start: Instant,
-    last: Mutex<(&'static str, Instant)>,
-}
-
-impl StderrProgress {
-    fn new() -> Self {
-        let now = Instant::now();
-        Self {
-            start: now,
-            last: Mutex::new(("", now)),
-        }
-    }
-
-    fn report(&self, p: Progress) {
-        let elapsed = self.start.elapsed();
-        if elapsed < Duration::from_secs(1) {
-            return;
-        }
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        let boundary = p.done == 0 || p.done == p.total || last.0 != p.stage;
-        if boundary || last.1.elapsed() >= Duration::from_secs(1) {
-            eprintln!(
-                "{}: {} of {} ({:.1} s)",
-                p.stage,
-                p.done,
-                p.total,
-                elapsed.as_secs_f64()
-            );
-            *last = (p.stage, Instant::now());
-        }
-    }
-}
-
 /// One rank-one or dense family from the file.
-fn family(file: &TensorFile, prefix: &str, form: Form, on: &StderrProgress) -> Result<Family> {
+fn family(file: &TensorFile, prefix: &str, form: Form, on: &Reporter) -> Result<Family> {
     let context = || format!("`{prefix}` Hessians");
     match form {
         Form::RankOne => {
@@ -340,14 +302,14 @@ fn family(file: &TensorFile, prefix: &str, form: Form, on: &StderrProgress) -> R
                 .chunks_exact(p * p)
                 .map(|m| DMatrix::from_row_slice(p, p, m))
                 .collect();
-            Family::dense_with_progress(mats, &|x| on.report(x)).with_context(context)
+            Family::dense_with_progress(mats, on).with_context(context)
         }
         Form::Gram => unreachable!("a Gram file has no per-family Hessians"),
     }
 }
 
 /// The curvature of the file whose layout is `layout`.
-fn curvature(file: &TensorFile, layout: &Layout, on: &StderrProgress) -> Result<Curvature> {
+fn curvature(file: &TensorFile, layout: &Layout, on: &Reporter) -> Result<Curvature> {
     if layout.form == Form::Gram {
         let gram = file.get("gram", 2)?;
         let n = gram.shape[0];
@@ -368,9 +330,7 @@ fn curvature(file: &TensorFile, layout: &Layout, on: &StderrProgress) -> Result<
     let forget = (layout.n_forget > 0)
         .then(|| family(file, "forget", layout.forget_form, on))
         .transpose()?;
-    Ok(Curvature::with_progress(&retain, forget.as_ref(), &|x| {
-        on.report(x)
-    })?)
+    Ok(Curvature::with_progress(&retain, forget.as_ref(), on)?)
 }
 
 /// Loads the Hessians and runs every criterion: flags, header, settings and memory first.
@@ -398,15 +358,13 @@ pub fn run(path: &Path, args: &Args, budget: &Budget) -> Result<Report> {
     if layout.form == Form::Dense || layout.forget_form == Form::Dense {
         announce_dense(&layout);
     }
-    let progress = StderrProgress::new();
+    let progress = Mode::detect(false).reporter("stability");
     let file = TensorFile::open(path)?;
     let curvature = curvature(&file, &layout, &progress)?;
     drop(file);
     let problem = Problem::new(&curvature, settings)?;
     Ok(frontier_stability::report::analyze_with_progress(
-        &problem,
-        &sim,
-        &|x| progress.report(x),
+        &problem, &sim, &progress,
     )?)
 }
 

@@ -25,8 +25,10 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{SuiteOptions, Target, Timing, repeat, timed};
 use crate::backend::Backend;
-use crate::figures::{Batching, Context, FIGURES};
-use crate::models::ModelKind;
+use crate::figures::spec::ConfigFile;
+use crate::figures::{Batching, Context};
+use crate::progress::Mode;
+use frontier_unlearn::Store;
 
 /// One timed kernel at one size.
 pub struct Measured {
@@ -108,7 +110,7 @@ pub fn estimate(opts: &SuiteOptions, target: &Target) -> crate::memory::Estimate
     };
     let (n, d, m) = (n as f64, d as f64, m as f64);
     let figures: Vec<&str> = if opts.figures {
-        FIGURES.iter().map(|f| f.name).collect()
+        crate::memory::figure_names()
     } else {
         Vec::new()
     };
@@ -393,15 +395,17 @@ fn simulator_step(reps: usize, r: usize) -> Result<Measured> {
     })
 }
 
-/// Every figure once, each into a fresh temporary output and cache folder (so nothing is
-/// cached), at `--quick` scale when `opts.quick`.
+/// Every committed figure once, each into a fresh temporary output and cache folder (so
+/// nothing is cached), at `--quick` scale when `opts.quick`.
 pub fn figures(
     opts: &SuiteOptions,
     target: &Target,
-    emit: &mut dyn FnMut(&'static str, Timing) -> Result<()>,
+    emit: &mut dyn FnMut(&str, Timing) -> Result<()>,
 ) -> Result<()> {
     let scratch = tempfile::tempdir()?;
-    for figure in FIGURES {
+    let paths = crate::figures::committed(std::path::Path::new(crate::figures::COMMITTED), &[])?;
+    for path in &paths {
+        let file = ConfigFile::load(path, opts.quick, &[])?;
         let ctx = Context {
             out: opts
                 .figures_out
@@ -409,17 +413,18 @@ pub fn figures(
                 .unwrap_or_else(|| scratch.path().join("figures")),
             quick: opts.quick,
             device: target.device.clone(),
-            precision: target.precision,
-            runs: scratch.path().join(format!("runs_{}", figure.name)),
+            dtype: None,
+            store: Store::at(scratch.path().join(format!("runs_{}", file.name))),
             force: false,
             batched: Batching::Auto.batched(target.backend),
-            model: ModelKind::Cnn,
+            model: None,
+            mode: Mode::Quiet,
+            dry_run: false,
         };
-        crate::output::create_dir(&ctx.out)?;
-        let (seconds, written) = timed(|| (figure.run)(&ctx));
+        let (seconds, written) = timed(|| crate::figures::run_file(&file, &ctx, &file.name));
         written?;
         emit(
-            figure.name,
+            &file.name,
             Timing {
                 median: seconds,
                 min: seconds,

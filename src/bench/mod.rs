@@ -193,7 +193,7 @@ pub fn suite(opts: &SuiteOptions, target: &Target) -> Result<PathBuf> {
             flops,
             gflops,
         });
-        crate::figures::write_csv(&path, &rows).map(drop)
+        crate::output::write_rows(&path, &rows).map(drop)
     };
     kernels::all(opts, target, &mut |m| {
         record("kernel", m.name, m.size, opts.reps, m.timing, m.flops)

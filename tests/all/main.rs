@@ -3,9 +3,12 @@
 mod bench;
 mod cli;
 mod coherence;
+mod configs;
 mod contracts;
 mod heatmap;
+mod inspect;
 mod mlp;
 mod stability;
+mod sweep;
 mod train;
 mod unlearn;

@@ -24,8 +24,7 @@ use nalgebra::{DMatrix, DMatrixView, DVector, Dyn, SymmetricEigen};
 
 use crate::error::{Error, Result};
 use crate::family::{Family, FamilyKind, PSD_TOLERANCE, SYMMETRY_TOLERANCE, SparseRows};
-use crate::parallel::par_map;
-use crate::progress::{OnProgress, Progress};
+use frontier_common::{Progress, Silent, par_map};
 
 /// Eigenvalues of the Gram (or summed-Hessian) matrix below this fraction of
 /// the largest one are treated as zero when the span basis is chosen.
@@ -248,7 +247,7 @@ fn outer_product(
     data: &[f64],
     (k, l): (usize, usize),
     (rs, cs): (usize, usize),
-    on: OnProgress,
+    on: &dyn Progress,
 ) -> DMatrix<f64> {
     let view = |start: usize, rows: usize| -> DMatrixView<'_, f64, Dyn, Dyn> {
         DMatrixView::from_slice_with_strides(&data[start * rs..], rows, l, rs, cs)
@@ -261,13 +260,8 @@ fn outer_product(
         .flat_map(|i| (i..blocks).map(move |j| (i, j)))
         .collect();
     let span = |b: usize| (b * BLOCK, BLOCK.min(k - b * BLOCK));
-    let done = std::sync::atomic::AtomicUsize::new(0);
-    let stage = "Gram matrix G·Gᵀ";
-    on(Progress {
-        stage,
-        done: 0,
-        total: pairs.len(),
-    });
+    on.stage("Gram matrix G·Gᵀ");
+    on.start(pairs.len());
     let products = par_map(pairs.len(), 0, |t| {
         let ((a, ra), (b, rb)) = (span(pairs[t].0), span(pairs[t].1));
         let mut out = DMatrix::zeros(ra, rb);
@@ -280,12 +274,7 @@ fn outer_product(
         } else {
             out.gemm(1.0, &x.clone_owned(), &xt.clone_owned(), 0.0);
         }
-        let finished = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        on(Progress {
-            stage,
-            done: finished,
-            total: pairs.len(),
-        });
+        on.advance(1);
         out
     });
     let mut full = DMatrix::zeros(k, k);
@@ -346,7 +335,7 @@ fn per_family(
 fn rank_one_span(
     parts: &[(&SparseRows, &[f64])],
     p: usize,
-    on: OnProgress,
+    on: &dyn Progress,
 ) -> (Basis, Vec<Reduced>) {
     let sizes: Vec<usize> = parts.iter().map(|(_, c)| c.len()).collect();
     let active = active_rows(parts);
@@ -387,7 +376,7 @@ fn rank_one_span(
 
 /// Basis and reduced families when some family is dense: the range of
 /// S = Σ_i H_i over every sample of every family.
-fn general_span(families: &[&Family], p: usize, on: OnProgress) -> (Basis, Vec<Reduced>) {
+fn general_span(families: &[&Family], p: usize, on: &dyn Progress) -> (Basis, Vec<Reduced>) {
     let mut s = DMatrix::zeros(p, p);
     for f in families {
         match f.kind() {
@@ -404,21 +393,13 @@ fn general_span(families: &[&Family], p: usize, on: OnProgress) -> (Basis, Vec<R
             FamilyKind::Dense { h } => h.iter().for_each(|m| s += m),
         }
     }
-    let stage = "eigen-decomposition of Σ H_i";
-    on(Progress {
-        stage,
-        done: 0,
-        total: 1,
-    });
+    on.stage("eigen-decomposition of Σ H_i");
+    on.start(1);
     let u = range_basis(symmetrised(s));
-    on(Progress {
-        stage,
-        done: 1,
-        total: 1,
-    });
+    on.advance(1);
     let r = u.ncols();
-    let total: usize = families.iter().map(|f| f.len()).sum();
-    let mut done = 0;
+    on.stage("projecting the Hessians");
+    on.start(families.iter().map(|f| f.len()).sum());
     let reduced = families
         .iter()
         .map(|f| match f.kind() {
@@ -427,19 +408,14 @@ fn general_span(families: &[&Family], p: usize, on: OnProgress) -> (Basis, Vec<R
                 let active = active_rows(&part);
                 let rows = columns(&part, &active, p).transpose() * &u;
                 let rows = &per_family(&rows, &active, &[c.len()])[0];
-                done += c.len();
+                on.advance(c.len());
                 Reduced::from_rows(rows, c)
             }
             FamilyKind::Dense { h } => {
                 let reduced = h
                     .iter()
                     .map(|m| {
-                        done += 1;
-                        on(Progress {
-                            stage: "projecting the dense Hessians",
-                            done,
-                            total,
-                        });
+                        on.advance(1);
                         symmetrised(u.tr_mul(m) * &u)
                     })
                     .collect();
@@ -456,7 +432,7 @@ impl Curvature {
     ///
     /// Errors: the two families have different p; every Hessian is zero.
     pub fn new(retain: &Family, forget: Option<&Family>) -> Result<Curvature> {
-        Curvature::with_progress(retain, forget, &crate::progress::silent)
+        Curvature::with_progress(retain, forget, &Silent)
     }
 
     /// As [`Curvature::new`], reporting the progress of the long steps (the
@@ -465,7 +441,7 @@ impl Curvature {
     pub fn with_progress(
         retain: &Family,
         forget: Option<&Family>,
-        on: OnProgress,
+        on: &dyn Progress,
     ) -> Result<Curvature> {
         let p = retain.dim();
         if let Some(f) = forget

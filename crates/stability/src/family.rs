@@ -3,7 +3,7 @@
 use nalgebra::DMatrix;
 
 use crate::error::{Error, Result};
-use crate::progress::{OnProgress, Progress};
+use frontier_common::{Progress, Silent};
 
 /// Relative tolerance (with respect to the largest absolute entry) for the
 /// symmetry check of dense Hessians; accepted matrices are symmetrised.
@@ -147,23 +147,19 @@ impl Family {
     /// curvature). Matrices within [`SYMMETRY_TOLERANCE`] of symmetric are
     /// symmetrised; eigenvalues down to −[`PSD_TOLERANCE`]·max|λ| are accepted.
     pub fn dense(h: Vec<DMatrix<f64>>) -> Result<Family> {
-        Family::dense_with_progress(h, &crate::progress::silent)
+        Family::dense_with_progress(h, &Silent)
     }
 
     /// As [`Family::dense`], reporting each checked matrix to `on` (the PSD
     /// check is an eigen-solve, O(p³) per matrix).
-    pub fn dense_with_progress(h: Vec<DMatrix<f64>>, on: OnProgress) -> Result<Family> {
+    pub fn dense_with_progress(h: Vec<DMatrix<f64>>, on: &dyn Progress) -> Result<Family> {
         check_nonempty(h.len())?;
         let p = h[0].nrows();
         check_dim(p)?;
-        let total = h.len();
-        let mut out = Vec::with_capacity(total);
+        on.stage("checking the dense Hessians (symmetric, PSD)");
+        on.start(h.len());
+        let mut out = Vec::with_capacity(h.len());
         for (index, m) in h.into_iter().enumerate() {
-            on(Progress {
-                stage: "checking the dense Hessians (symmetric, PSD)",
-                done: index,
-                total,
-            });
             if m.shape() != (p, p) {
                 return Err(Error::Shape {
                     what: format!("dense Hessian {index}"),
@@ -199,6 +195,7 @@ impl Family {
                 });
             }
             out.push(sym);
+            on.advance(1);
         }
         Ok(Family {
             p,

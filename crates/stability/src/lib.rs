@@ -12,8 +12,8 @@
 //! - [`lyapunov`]: almost-sure criterion γ > 0 from simulated runs;
 //!
 //! plus the [`simulate`]d dynamics, the [`synthetic`] Hessian families of the
-//! "Hessian test", the figure grids in [`sweep`], and a one-call
-//! [`report::analyze`].
+//! "Hessian test", grids of cells with their boundaries and agreement scores in [`sweep`],
+//! and a one-call [`report::analyze`].
 //!
 //! Flow: validated [`Family`] inputs → [`Curvature`] (projection onto the span
 //! of the curvature, built once) → [`Problem`] (curvature + validated
@@ -36,9 +36,7 @@ pub mod family;
 pub mod first_moment;
 pub mod lyapunov;
 pub mod mean_square;
-pub mod parallel;
 pub mod problem;
-pub mod progress;
 pub mod report;
 pub mod sampler;
 pub mod simulate;
@@ -49,6 +47,5 @@ pub use curvature::Curvature;
 pub use error::{Error, Result};
 pub use family::Family;
 pub use problem::{Problem, Sampling, Settings};
-pub use progress::Progress;
 pub use report::{Report, analyze};
 pub use simulate::{InitialState, SimOptions};

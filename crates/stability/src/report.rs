@@ -1,6 +1,7 @@
 //! One-call analysis of a user-supplied problem (what `frontier stability
 //! --json` prints): the inputs, every criterion's number and verdict.
 
+use frontier_common::{Progress, Silent};
 use serde::{Serialize, Serializer};
 
 use crate::bounds::{BoundForm, coherence, coherence_bound};
@@ -8,7 +9,6 @@ use crate::error::{Error, Result};
 use crate::first_moment::first_moment;
 use crate::mean_square::{PowerOptions, rho};
 use crate::problem::{Problem, Sampling};
-use crate::progress::{OnProgress, Progress};
 use crate::simulate::{InitialState, SimOptions, simulate};
 
 /// Every criterion for one problem, with the inputs that produced it. A
@@ -128,7 +128,7 @@ fn optional_number<S: Serializer>(
 /// options), the first moment, the coherence numbers and bound, and
 /// `sim.reps` simulated runs (divergence statistics and γ), cell index 0.
 pub fn analyze(problem: &Problem<'_>, sim: &SimOptions) -> Result<Report> {
-    analyze_with_progress(problem, sim, &crate::progress::silent)
+    analyze_with_progress(problem, sim, &Silent)
 }
 
 /// As [`analyze`], telling `on` when each criterion starts and ends.
@@ -139,7 +139,7 @@ pub fn analyze(problem: &Problem<'_>, sim: &SimOptions) -> Result<Report> {
 pub fn analyze_with_progress(
     problem: &Problem<'_>,
     sim: &SimOptions,
-    on: OnProgress,
+    on: &dyn Progress,
 ) -> Result<Report> {
     sim.validate()?;
     let curv = problem.curvature();
@@ -150,24 +150,18 @@ pub fn analyze_with_progress(
             "normal only: from a Gram matrix the span is known only up to a rotation",
         ));
     }
-    let stage = |stage, done| {
-        on(Progress {
-            stage,
-            done,
-            total: 1,
-        })
-    };
-    stage("simulating runs", 0);
+    on.start(3);
+    on.stage("simulating runs");
     let summary = simulate(problem, sim, 0)?;
-    stage("simulating runs", 1);
+    on.advance(1);
     let first = first_moment(problem);
-    stage("coherence", 0);
+    on.stage("coherence");
     let coh = coherence(problem)?;
-    stage("coherence", 1);
+    on.advance(1);
     let bound = coherence_bound(problem, &coh, &first);
-    stage("mean-square ρ(T)", 0);
+    on.stage("mean-square ρ(T)");
     let rho = rho(problem, &PowerOptions::default());
-    stage("mean-square ρ(T)", 1);
+    on.advance(1);
     let settings = problem.settings();
     Ok(Report {
         eta: settings.eta,

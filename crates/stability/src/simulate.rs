@@ -22,9 +22,9 @@ use serde::{Deserialize, Serialize};
 use crate::curvature::{Reduced, Samples};
 use crate::error::{Error, Result};
 use crate::lyapunov::LyapunovEstimate;
-use crate::parallel::par_map;
 use crate::problem::Problem;
 use crate::sampler::Sampler;
+use frontier_common::par_map;
 
 /// Distribution of u₀ ∈ R^p.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,8 +9,9 @@
 //! - [`run`]: one unlearning run with its success criteria;
 //! - [`batch`]: many runs (a whole grid) advanced together as batched tensors;
 //! - [`predict`]: the linearised problem at w* and the stability engine's verdicts;
-//! - [`grid`]: grids over two of {B, α, SNR, η, forget fraction} with repetitions, cached
-//!   and resumable through [`cache`];
+//! - [`grid`]: grids over one or two of {B, B_f, α, SNR, η, step budget, n_f, forget
+//!   fraction, forget kind, loss, label noise} with repetitions, cached and resumable in a
+//!   [`cache::Store`] the caller passes in;
 //! - [`seeds`]: every random stream derived from (seed, cell, rep).
 //!
 //! Everything random comes from `rand_chacha` streams on the host, never from the backend
@@ -30,15 +31,16 @@ pub mod setup;
 pub mod update;
 
 pub use batch::{BatchRun, StepBench, bench_step, unlearn_many};
-pub use cache::{RunDir, config_hash};
+pub use cache::{RunDir, Store, config_hash};
 pub use error::{Error, Result};
 pub use grid::{
-    Axis, CellRecord, CellSummary, Criterion, Grid, GridConfig, GridOptions, Param, Stat, run_grid,
+    Axis, AxisValue, CellRecord, CellSummary, Criterion, Grid, GridConfig, GridOptions, Param,
+    run_grid,
 };
 pub use mia::auc;
 pub use outcome::Snapshot;
 pub use predict::{HessianMethod, Linearised, PredictConfig, Prediction};
 pub use retrain::Reference;
-pub use run::{RunOutcome, Success, UnlearnConfig, unlearn};
+pub use run::{RunOutcome, Success, UnlearnConfig, unlearn, unlearn_model};
 pub use setup::{Setup, SetupConfig};
 pub use update::{GradDiff, Stepper, gradient_ascent};

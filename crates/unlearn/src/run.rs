@@ -128,6 +128,16 @@ pub fn unlearn<M: Model, R: Rng>(
     cfg: &UnlearnConfig,
     rng: &mut R,
 ) -> Result<RunOutcome> {
+    unlearn_model(setup, cfg, rng).map(|(_, outcome)| outcome)
+}
+
+/// [`unlearn`], also returning the unlearned model (after a divergence at step k, the
+/// parameters of step k − 1).
+pub fn unlearn_model<M: Model, R: Rng>(
+    setup: &Setup<M>,
+    cfg: &UnlearnConfig,
+    rng: &mut R,
+) -> Result<(M, RunOutcome)> {
     cfg.validate()?;
     let mut stepper = Stepper::new(cfg.step, &setup.data.forget)?;
     let mut tracker = Tracker::new(cfg, setup.start_norm);
@@ -147,7 +157,7 @@ pub fn unlearn<M: Model, R: Rng>(
             break;
         }
     }
-    Ok(tracker.judge(setup))
+    Ok((model, tracker.judge(setup)))
 }
 
 /// The bookkeeping of one run, shared by [`unlearn`] and the batched

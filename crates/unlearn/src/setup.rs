@@ -155,7 +155,7 @@ impl<M: Model> Setup<M> {
 
     /// The setup of a model pre-trained on `data` (`trained`: the model at w* and its report)
     /// with its retrain reference, both measured; `init` is their shared initialisation.
-    fn assemble(
+    pub fn assemble(
         init: M,
         device_data: DeviceData,
         loss: Loss,
