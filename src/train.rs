@@ -282,6 +282,11 @@ fn entry(path: &Path) -> Result<Entry> {
 /// Errors unless `dir` is a complete run directory: its manifest exists and every file it
 /// lists has the size and checksum recorded there.
 pub fn check_run(dir: &Path) -> Result<()> {
+    ensure!(
+        dir.is_dir(),
+        "run directory {} does not exist (write one with `frontier train --out`)",
+        dir.display()
+    );
     let path = dir.join(MANIFEST);
     let text = std::fs::read_to_string(&path).map_err(|_| {
         anyhow::anyhow!(
