@@ -10,8 +10,9 @@
 //! - [`batch`]: many runs (a whole grid) advanced together as batched tensors;
 //! - [`predict`]: the linearised problem at w* and the stability engine's verdicts;
 //! - [`grid`]: grids over one or two of {B, B_f, α, SNR, η, step budget, n_f, forget
-//!   fraction, forget kind, loss, label noise} with repetitions, cached and resumable in a
-//!   [`cache::Store`] the caller passes in;
+//!   fraction, forget kind, loss, label noise} with repetitions, cached (verified) and
+//!   resumable in a [`cache::Store`] the caller passes in, splittable among processes
+//!   ([`grid::Shard`]);
 //! - [`seeds`]: every random stream derived from (seed, cell, rep).
 //!
 //! Everything random comes from `rand_chacha` streams on the host, never from the backend
@@ -31,11 +32,11 @@ pub mod setup;
 pub mod update;
 
 pub use batch::{BatchRun, StepBench, bench_step, unlearn_many};
-pub use cache::{RunDir, Store, config_hash};
+pub use cache::{Entry, RunDir, Store, config_hash};
 pub use error::{Error, Result};
 pub use grid::{
     Axis, AxisValue, CellRecord, CellSummary, Criterion, Grid, GridConfig, GridOptions, Param,
-    run_grid,
+    Shard, run_grid,
 };
 pub use mia::auc;
 pub use outcome::Snapshot;
