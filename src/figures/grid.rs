@@ -363,7 +363,7 @@ impl Task<'_> {
                 missing.cells += cells.len();
                 missing.shards.insert(shard);
                 missing.lines.push(format!(
-                    "{} · {panel} ({}): shard {shard}/{shards} lacks {} cells: {}",
+                    "{} · {panel} ({}): shard {shard}/{shards} lacks {} cell(s): {}",
                     self.file.name,
                     grid.dir.display(),
                     cells.len(),

@@ -7,6 +7,7 @@ mod configs;
 mod heatmap;
 mod inspect;
 mod mlp;
+mod shard;
 mod stability;
 mod sweep;
 mod train;
