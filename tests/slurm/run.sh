@@ -197,7 +197,8 @@ log "array and merge finished in $(since "$t0") s (from submission to the merge'
 tasks=$(scontrol show job "$array" -o | grep -c 'JobState=COMPLETED.*ExitCode=0:0' || true)
 [[ $tasks -eq $shards ]] || fail "$tasks of $shards array tasks completed with exit code 0"
 for k in $(seq "$shards"); do
-  log "task $k log: $(tail -n 1 "$work/logs/shard-$k.out")"
+  setups=$(grep -ho 'setups [0-9.]* s' "$work/logs/shard-$k.out" | awk '{ s += $2 } END { print s + 0 }')
+  log "task $k log: $(tail -n 1 "$work/logs/shard-$k.out") (setups $setups s)"
 done
 log "merge log: $(grep -c '^/' "$work/logs/merge.out") files written, $(tail -n 1 "$work/logs/merge.out")"
 
