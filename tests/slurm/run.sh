@@ -10,7 +10,8 @@
 # 1. installs Debian's slurmctld, slurmd, slurm-client and munge if missing;
 # 2. writes a one-node slurm.conf for this machine (its `slurmd -C` line) in a scratch folder,
 #    with its own ports, state, logs and pid files, so a Slurm already on the machine is not
-#    touched; starts munged (unless one answers already), slurmctld and slurmd;
+#    touched, and addresses on 127.0.0.1 (the host name need not resolve); starts munged
+#    (unless one answers already), slurmctld and slurmd;
 # 3. runs the command unsharded, then submits it through scripts/slurm/submit.sh as an
 #    array of $SLURM_TEST_SHARDS (default 4) shards plus the merge job (afterok), waits for
 #    the merge with a timeout, checks every task's state and exit code;
@@ -94,6 +95,20 @@ cleanup() {
       tail -n 40 "$f"
     done
   fi
+  # Jobs still queued or running (a failure or a timeout): cancel them and wait for their
+  # steps to end, so that no slurmstepd or frontier process outlives the daemons.
+  local jobs
+  jobs=$(squeue -h -o %A 2>/dev/null | xargs)
+  if [[ -n $jobs ]]; then
+    log "cancelling jobs $jobs"
+    scancel $jobs 2>/dev/null || true
+    for _ in $(seq 300); do
+      [[ -z $(squeue -h -o %A 2>/dev/null) ]] && break
+      sleep 0.1
+    done
+    jobs=$(squeue -h -o '%A %T' 2>/dev/null | xargs)
+    [[ -z $jobs ]] || log "still in the queue after 30 s: $jobs"
+  fi
   stop slurmd "$work/slurmd.pid"
   stop slurmctld "$work/slurmctld.pid"
   if [[ -n $munged_pid ]]; then
@@ -130,6 +145,7 @@ mkdir -p "$work/state" "$work/spool" "$work/logs"
 cat >"$conf" <<CONF
 ClusterName=frontier-test
 SlurmctldHost=$host
+SlurmctldAddr=127.0.0.1
 SlurmctldPort=16817
 SlurmdPort=16818
 SlurmUser=root
@@ -153,7 +169,7 @@ MpiDefault=none
 ReturnToService=2
 MinJobAge=3600
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
-$node
+$node NodeAddr=127.0.0.1
 PartitionName=test Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
 log "slurm.conf: $node"
