@@ -22,5 +22,6 @@ pub use model::{
 pub use spec::ModelSpec;
 pub use tensor::{Precision, index_tensor, shape_bucket, shrink_to_bucket, tensor_from, to_f64};
 pub use train::{
-    DeviceData, TrainConfig, TrainReport, TrainRun, accuracy, pretrain, pretrain_many,
+    BAND_FACTOR, DeviceData, MAX_HALVINGS, TrainConfig, TrainReport, TrainRun, accuracy, pretrain,
+    pretrain_many, retain_forget_grads,
 };

@@ -33,6 +33,7 @@ fn config(d: usize, hidden: usize, precision: Precision) -> GridConfig<MlpConfig
             eta: 0.5,
             max_steps: 200,
             loss_tol: 0.01,
+            ..TrainConfig::default()
         },
         precision,
     };

@@ -24,9 +24,9 @@ use crate::run::{RunOutcome, unlearn};
 use crate::seeds;
 use crate::setup::{Setup, SetupConfig};
 
-/// Bump when the meaning of a cached cell changes: old caches are then not reused. (3: cells
-/// in verified envelopes, setups shared through the store.)
-const CACHE_FORMAT: u32 = 3;
+/// Bump when the meaning of a cached cell changes: old caches are then not reused. (3: the
+/// deletion metrics and label; 4: cells in verified envelopes, setups shared through the store.)
+const CACHE_FORMAT: u32 = 4;
 
 /// How to run a grid.
 #[derive(Clone, Copy)]

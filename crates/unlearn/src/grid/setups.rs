@@ -23,8 +23,9 @@ use crate::error::{Error, Result};
 use crate::retrain::Reference;
 use crate::setup::{Setup, SetupConfig};
 
-/// Bump when the meaning of a stored setup changes: old files are then not reused.
-const SETUP_FORMAT: u32 = 1;
+/// Bump when the meaning of a stored setup changes: old files are then not reused. (2: the
+/// pre-training reports gained the matched-loss and per-set fields.)
+const SETUP_FORMAT: u32 = 2;
 
 /// The in-memory key of a setup: its JSON.
 pub(super) fn setup_key<C: ModelSpec>(setup: &SetupConfig<C>) -> Result<String> {
@@ -235,16 +236,25 @@ fn keep(dir: &RunDir, name: &str, setup: StoredSetup, replace: bool) -> Result<S
 #[serde(remote = "TrainReport")]
 struct LosslessReport {
     steps: usize,
+    shortened_steps: usize,
     converged: bool,
     diverged_at: Option<usize>,
     #[serde(with = "crate::cache::lossless")]
     final_loss: f64,
+    #[serde(with = "crate::cache::lossless")]
+    forget_loss: f64,
+    #[serde(with = "crate::cache::lossless")]
+    retain_loss: f64,
     #[serde(with = "crate::cache::lossless")]
     train_accuracy: f64,
     #[serde(with = "crate::cache::lossless")]
     test_accuracy: f64,
     #[serde(with = "crate::cache::lossless")]
     full_grad_norm: f64,
+    #[serde(with = "crate::cache::lossless")]
+    retain_grad_norm: f64,
+    #[serde(with = "crate::cache::lossless")]
+    forget_grad_norm: f64,
     #[serde(with = "crate::cache::lossless")]
     max_sample_grad_norm: f64,
     #[serde(with = "crate::cache::lossless")]
@@ -288,12 +298,17 @@ mod tests {
         struct R(#[serde(with = "LosslessReport")] TrainReport);
         let report = TrainReport {
             steps: 7,
+            shortened_steps: 2,
             converged: false,
             diverged_at: Some(6),
             final_loss: f64::INFINITY,
+            forget_loss: f64::NAN,
+            retain_loss: 0.25,
             train_accuracy: 0.5,
             test_accuracy: f64::NAN,
             full_grad_norm: f64::NEG_INFINITY,
+            retain_grad_norm: 3.0,
+            forget_grad_norm: f64::NAN,
             max_sample_grad_norm: 1e300,
             mean_sample_grad_norm: 0.1,
         };

@@ -14,7 +14,7 @@ use crate::predict::{Prediction, RULES};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Criterion {
-    /// (a) forget loss ≥ the retrain reference's.
+    /// (a) MIA attack strength near 0.5 (see [`crate::run`]).
     Deletion,
     /// (b) ‖w − w*‖ > k‖w*‖ (or divergence).
     Escape,
@@ -26,7 +26,7 @@ impl Criterion {
     /// Legend/colourbar text.
     pub fn label(self) -> &'static str {
         match self {
-            Criterion::Deletion => "fraction of runs deleting (forget loss ≥ retrain's)",
+            Criterion::Deletion => "fraction of runs deleting (MIA attack strength near 0.5)",
             Criterion::Escape => "fraction of runs escaping (‖w − w*‖ > k‖w*‖)",
             Criterion::Useful => "fraction of useful successes ((a or b), retain acc ok)",
         }
