@@ -22,7 +22,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use frontier_model::{Loss, Precision};
 use frontier_stability::{Sampling, SimOptions};
-use frontier_unlearn::Store;
+use frontier_unlearn::{Shard, Store};
 
 use backend::Backend;
 use config::ExperimentConfig;
@@ -64,6 +64,14 @@ fn dtype_parser() -> impl TypedValueParser<Value = Precision> {
     PossibleValuesParser::new(["f32", "f64"]).try_map(|s| s.parse::<Precision>())
 }
 
+/// `--merge N`: a shard count, at least 1.
+fn shard_count(text: &str) -> std::result::Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("expected the number of shards N ≥ 1, got `{text}`")),
+    }
+}
+
 /// `--loss` values, listed in `--help`.
 fn loss_parser() -> impl TypedValueParser<Value = Loss> {
     PossibleValuesParser::new(["logistic", "squared"]).try_map(|s| s.parse::<Loss>())
@@ -76,9 +84,20 @@ struct GridArgs {
     /// holds in `index.csv`.
     #[arg(long, default_value = "runs")]
     runs: PathBuf,
-    /// Recompute cached grid cells.
+    /// Recompute cached grid cells (and the setups they need).
     #[arg(long)]
     force: bool,
+    /// Compute only shard K of N (1 ≤ K ≤ N, e.g. `--shard 2/4`: one task of a job array)
+    /// of every grid and figure-3 panel into the `--runs` cache, and write no output; then
+    /// `--merge N` renders. Figures that have no cache (kinds hessian_sgd, hessian_unlearning
+    /// and models) are left to `--merge`.
+    #[arg(long, value_name = "K/N", conflicts_with = "merge")]
+    shard: Option<Shard>,
+    /// Render every output from the `--runs` cache that `--shard 1/N` … `--shard N/N` filled,
+    /// computing no grid cell (figures without a cache are computed): exit 2 with the list of
+    /// missing cells, and the shard of N that owns each, if any is missing.
+    #[arg(long, value_name = "N", conflicts_with = "force", value_parser = shard_count)]
+    merge: Option<usize>,
     /// How the unlearning runs of a grid advance: all together as batched tensors, or
     /// one model at a time (cells in parallel); `auto` batches on wgpu only. Same
     /// results up to rounding.
@@ -94,7 +113,7 @@ struct GridArgs {
     #[arg(long)]
     quick: bool,
     /// No progress bars, progress lines or notes on stderr (the files written still go to
-    /// stdout).
+    /// stdout; warnings, e.g. of a corrupt cache file, still go to stderr).
     #[arg(long)]
     quiet: bool,
     /// Load, resolve and check every config and print what would run (panels, cells, seeds);
@@ -579,6 +598,11 @@ impl GridArgs {
             model: self.model,
             mode: Mode::detect(self.quiet),
             dry_run: self.dry_run,
+            part: match (self.shard, self.merge) {
+                (Some(shard), _) => figures::Part::Shard(shard),
+                (None, Some(shards)) => figures::Part::Merge(shards),
+                (None, None) => figures::Part::Whole,
+            },
         })
     }
 }

@@ -8,6 +8,7 @@ mod contracts;
 mod heatmap;
 mod inspect;
 mod mlp;
+mod shard;
 mod stability;
 mod sweep;
 mod train;
