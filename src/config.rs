@@ -4,10 +4,10 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use frontier_model::{DataConfig, Precision, TrainConfig};
-use serde::{Deserialize, Serialize};
+use frontier_model::{DataSource, Precision, TrainConfig};
+use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::models::ModelConfig;
+use crate::models::{ModelConfig, ModelKind};
 
 /// One experiment: the data, the model and its pre-training. Every field has a default, so an
 /// empty file is a valid config (see `assets/configs/default.toml` for all keys).
@@ -16,8 +16,10 @@ use crate::models::ModelConfig;
 pub struct ExperimentConfig {
     /// Float precision of the model's tensors: "f32" (default) or "f64".
     pub dtype: Precision,
-    /// The signal-plus-noise data.
-    pub data: DataConfig,
+    /// The data: `source = "synthetic"` (the default; signal-plus-noise keys) or `"file"`
+    /// (a safetensors data file, its binary mapping and forget kind).
+    #[serde(deserialize_with = "deserialize_data")]
+    pub data: DataSource,
     /// The model: `kind` names a registered model (`crate::models`; default "cnn"), then that
     /// model's keys.
     #[serde(deserialize_with = "crate::models::deserialize_model")]
@@ -28,7 +30,9 @@ pub struct ExperimentConfig {
 
 impl ExperimentConfig {
     /// Reads `path` (or the defaults when `None`), applies `key=value` overrides with dotted
-    /// keys (`data.snr=0.5`), and validates every section.
+    /// keys (`data.snr=0.5`), layers the result over the chosen model's defaults
+    /// (`assets/configs/models/<kind>.toml`: a key given here wins), and validates every
+    /// section.
     pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Self> {
         let text = match path {
             Some(p) => std::fs::read_to_string(p)
@@ -42,6 +46,16 @@ impl ExperimentConfig {
         for item in overrides {
             apply_override(&mut table, item)?;
         }
+        let kind = table
+            .get("model")
+            .and_then(|m| m.get("kind"))
+            .and_then(|k| k.as_str())
+            .unwrap_or("cnn");
+        if let Some(kind) = ModelKind::from_name(kind) {
+            let mut layered = kind.defaults_table();
+            merge(&mut layered, table);
+            table = layered;
+        }
         let config: Self = toml::Value::Table(table)
             .try_into()
             .context("invalid config (see assets/configs/default.toml for every key)")?;
@@ -54,6 +68,32 @@ impl ExperimentConfig {
     /// The config as TOML, every field written out.
     pub fn to_toml(&self) -> String {
         toml::to_string(self).expect("a config always serialises")
+    }
+}
+
+/// Reads a `[data]` table, `source` defaulting to "synthetic".
+fn deserialize_data<'de, D: Deserializer<'de>>(d: D) -> Result<DataSource, D::Error> {
+    let mut table = toml::Table::deserialize(d)?;
+    table
+        .entry("source")
+        .or_insert_with(|| toml::Value::String("synthetic".into()));
+    DataSource::deserialize(toml::Value::Table(table)).map_err(serde::de::Error::custom)
+}
+
+/// Merges `top` into `base`: tables key by key (recursively), anything else replaced; a table
+/// whose `source` differs (another kind of data) replaces the base's whole.
+fn merge(base: &mut toml::Table, top: toml::Table) {
+    for (key, value) in top {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(t))
+                if t.get("source").is_none_or(|s| Some(s) == b.get("source")) =>
+            {
+                merge(b, t)
+            }
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
     }
 }
 
@@ -93,10 +133,33 @@ mod tests {
         let cfg =
             ExperimentConfig::load(None, &["data.snr=0.5".into(), "train.loss=squared".into()])
                 .unwrap();
-        assert_eq!(cfg.data.snr, 0.5);
+        let DataSource::Synthetic(data) = &cfg.data else {
+            panic!("synthetic by default: {cfg:?}");
+        };
+        assert_eq!(data.snr, 0.5);
         assert_eq!(cfg.train.loss, frontier_model::Loss::Squared);
         let err = ExperimentConfig::load(None, &["data.snrr=0.5".into()]).unwrap_err();
         assert!(format!("{err:#}").contains("snrr"), "{err:#}");
+    }
+
+    #[test]
+    fn a_model_s_defaults_sit_under_the_user_s_keys() {
+        let mlp = ExperimentConfig::load(None, &["model.kind=mlp".into()]).unwrap();
+        assert_eq!(mlp.train.eta, 0.5, "from mlp.toml");
+        let mine =
+            ExperimentConfig::load(None, &["model.kind=mlp".into(), "train.eta=0.2".into()])
+                .unwrap();
+        assert_eq!(mine.train.eta, 0.2, "the user's key wins");
+        let convnet = ExperimentConfig::load(None, &["model.kind=convnet".into()]).unwrap();
+        assert!(matches!(convnet.data, DataSource::File(_)), "{convnet:?}");
+        let synthetic = ExperimentConfig::load(
+            None,
+            &["model.kind=convnet".into(), "data.source=synthetic".into()],
+        )
+        .unwrap();
+        assert_eq!(synthetic.data, DataSource::default(), "the file keys are dropped");
+        let cnn = ExperimentConfig::load(None, &["model.kind=cnn".into()]).unwrap();
+        assert_eq!(cnn, ExperimentConfig::default());
     }
 
     #[test]

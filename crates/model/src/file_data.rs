@@ -297,20 +297,28 @@ fn input_shape(
 fn labels(file: &TensorFile, name: &str, n: usize, why: &str) -> Result<Labels> {
     let t = file.get_numbers(name, 1)?;
     file.check_shape(&t, &[n], why)?;
-    if t.values.iter().all(|&v| v == 1.0 || v == -1.0) {
+    let plus_minus = |v: f64| v == 1.0 || v == -1.0;
+    if t.values.iter().all(|&v| plus_minus(v)) {
         return Ok(Labels::PlusMinus(t.values));
     }
-    let bad = t
-        .values
-        .iter()
-        .enumerate()
-        .find(|(_, v)| !(**v >= 0.0 && v.fract() == 0.0 && **v <= u32::MAX as f64));
-    if let Some((i, v)) = bad {
+    // A −1 says the file means ±1 labels; otherwise it means class ids.
+    let (bad, expected) = if t.values.contains(&-1.0) {
+        (
+            t.values.iter().position(|&v| !plus_minus(v)),
+            "labels −1 or +1 (it holds −1, so not class ids)",
+        )
+    } else {
+        (
+            t.values
+                .iter()
+                .position(|v| !(*v >= 0.0 && v.fract() == 0.0 && *v <= u32::MAX as f64)),
+            "labels −1/+1 or class ids (integers ≥ 0)",
+        )
+    };
+    if let Some(i) = bad {
         return Err(file.tensor_error(
             name,
-            format!(
-                "must hold labels −1/+1 or class ids (integers ≥ 0), found {v} at index {i}"
-            ),
+            format!("must hold {expected}, found {} at index {i}", t.values[i]),
         ));
     }
     Ok(Labels::Classes(t.values.iter().map(|&v| v as u32).collect()))

@@ -55,6 +55,10 @@ impl<M: Model> Model for GaussNewton<M> {
         self.0.score_grads(x)
     }
 
+    fn piece_grads(&self, w: Tensor<1>, x: Tensor<3>) -> (Tensor<1>, Tensor<2>) {
+        self.0.piece_grads(w, x)
+    }
+
     fn loss_grad(&self, loss: Loss, x: Tensor<3>, y: Tensor<1>, weights: Tensor<1>) -> Tensor<1> {
         self.0.loss_grad(loss, x, y, weights)
     }

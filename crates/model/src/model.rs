@@ -92,6 +92,19 @@ pub trait Model: Clone {
         autodiff_score_grads(self, x)
     }
 
+    /// Scores \[n\] and per-sample score gradients [n, p] at parameters `w` \[p\] on the smooth
+    /// piece of the model that its own parameters lie on, for x [n, P, d]. For a model that
+    /// is piecewise polynomial in w (ReLU networks) this is the polynomial the model equals
+    /// near its own parameters, with every ReLU gate 1{z > 0} held as it is there: central
+    /// finite differences of these gradients then give the exact (almost-everywhere) Hessian,
+    /// with no kink crossed by the perturbation (the generic curvature path uses them).
+    /// Default: the scores and gradients at `w` (exact for models that are smooth in w).
+    fn piece_grads(&self, w: Tensor<1>, x: Tensor<3>) -> (Tensor<1>, Tensor<2>) {
+        let mut at = self.clone();
+        at.set_params(w);
+        (at.scores(x.clone()), at.score_grads(x))
+    }
+
     /// Gradient of the weighted loss Σ_i ω_i ℓ(f(w, x_i), y_i) in w, \[p\]; x [n, P, d], y and
     /// ω \[n\]. Negative weights give ascent. Default: one autodiff backward.
     fn loss_grad(&self, loss: Loss, x: Tensor<3>, y: Tensor<1>, weights: Tensor<1>) -> Tensor<1> {

@@ -34,15 +34,15 @@ pub struct ConvnetConfig {
 }
 
 impl Default for ConvnetConfig {
-    /// 8×8 images (the shipped digits), c₁ = 8, c₂ = 16, "same" padding, gain 1, seed 1:
-    /// p = 2,273 parameters for one input channel.
+    /// 8×8 images (the shipped digits), c₁ = 12, c₂ = 16, "valid" padding (8×8 → 6×6 → 4×4),
+    /// gain 1, seed 1: p = 2,121 parameters for one input channel.
     fn default() -> Self {
         Self {
             height: 8,
             width: 8,
-            conv1: 8,
+            conv1: 12,
             conv2: 16,
-            padding: 1,
+            padding: 0,
             init_gain: 1.0,
             seed: 1,
         }
