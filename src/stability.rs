@@ -11,6 +11,11 @@ use nalgebra::DMatrix;
 
 use crate::tensors::TensorFile;
 
+/// The tensor names a Hessians file may hold (any other is an error naming it).
+const HESSIAN_TENSORS: [&str; 6] = [
+    "retain_g", "retain_c", "retain_h", "forget_g", "forget_c", "forget_h",
+];
+
 /// Step-size, mixing and batch settings from the command line.
 pub struct Args {
     /// Learning rate η (> 0).
@@ -86,6 +91,7 @@ pub fn run(path: &Path, args: &Args) -> Result<Report> {
         args.eta
     );
     let file = TensorFile::open(path)?;
+    file.only(&HESSIAN_TENSORS)?;
     let Some(retain) = family(&file, "retain")? else {
         bail!(
             "{}: missing tensor `retain_g` (with `retain_c`) or `retain_h`",
