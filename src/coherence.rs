@@ -193,7 +193,9 @@ const ROWS: [Row; 11] = [
 ];
 
 fn number(v: f64, sci: bool) -> String {
-    if sci {
+    if v.is_nan() {
+        format!("- (n_r·n_f > {})", frontier_probes::PAIR_LIMIT)
+    } else if sci {
         format!("{v:.6e}")
     } else {
         format!("{v:.4}")

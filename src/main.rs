@@ -222,6 +222,21 @@ enum BenchTarget {
         #[command(flatten)]
         compute: Compute,
     },
+    /// The convnet on the shipped digits (run from the repository root): pre-training,
+    /// per-sample gradients of the whole training set, Gram, Gauss–Newton and exact coherence.
+    Convnet {
+        /// Timed repetitions of each kernel (after one warm-up).
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+        /// Hutchinson probes of the exact coherence report.
+        #[arg(long, default_value_t = 100)]
+        probes: usize,
+        /// Skip the exact coherence report (minutes on a 2-core CPU).
+        #[arg(long)]
+        skip_exact: bool,
+        #[command(flatten)]
+        compute: Compute,
+    },
 }
 
 /// Batch sampling scheme on the command line.
@@ -428,6 +443,24 @@ fn run(cli: Cli) -> Result<()> {
                 patches,
             };
             bench::coherence(&size, &compute.device(precision)?, precision)
+        }
+        Command::Bench {
+            target:
+                Some(BenchTarget::Convnet {
+                    reps,
+                    probes,
+                    skip_exact,
+                    compute,
+                }),
+            ..
+        } => {
+            let precision = compute.precision_or_best();
+            let bench = bench::ConvnetBench {
+                reps,
+                probes,
+                skip_exact,
+            };
+            bench::convnet(&bench, &compute.device(precision)?, precision)
         }
         Command::Heatmap {
             quick,

@@ -1,8 +1,10 @@
 //! `frontier bench`: wall-clock measurements. The suite ([`suite`]) times the core kernels
 //! (and optionally every figure) for a range of sizes, prints a table and writes
-//! `assets/bench/<backend>.csv`; `frontier bench coherence` times the coherence report.
+//! `assets/bench/<backend>.csv`; `frontier bench coherence` times the coherence report, and
+//! `frontier bench convnet` the convnet on the digits (per-sample gradients, both coherences).
 
 mod coherence;
+mod convnet;
 mod kernels;
 
 use std::path::{Path, PathBuf};
@@ -15,6 +17,7 @@ use serde::Serialize;
 
 use crate::backend::Backend;
 pub use coherence::{CoherenceSize, coherence};
+pub use convnet::{ConvnetBench, convnet};
 
 /// Seconds taken by `f`, and its result.
 fn timed<T>(f: impl FnOnce() -> T) -> (f64, T) {

@@ -3,6 +3,7 @@
 mod bench;
 mod cli;
 mod coherence;
+mod data;
 mod heatmap;
 mod mlp;
 mod stability;

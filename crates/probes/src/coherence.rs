@@ -189,7 +189,7 @@ pub struct Coherence {
     /// σ_RF = ‖S_RF‖₂ / sqrt(max_{i∈R} λ_max(H_i) · max_{j∈F} λ_max(H_j)).
     pub sigma_rf: f64,
     /// σ_U = λ_max(S^U) / max_{(r,f)} |λ|_max(A_(r,f)), magnitude version (b = α), see
-    /// [`PairOperator`].
+    /// [`PairOperator`]. NaN (not computed) when n_r·n_f > [`PAIR_LIMIT`].
     pub sigma_u: f64,
     /// The same with b = −α: (S^U)² entries are tr(A_(r,f) A_(r',f')), negative ones clamped
     /// to 0 before the square root. Same denominator as `sigma_u`.
@@ -253,6 +253,8 @@ pub fn try_coherence(gram: &CurvatureGram, alpha: f64) -> Result<Coherence> {
     };
     let (sigma_u, sigma_u_signed) = if n_r == 0 || n_f == 0 {
         (0.0, 0.0)
+    } else if n_r * n_f > PAIR_LIMIT {
+        (f64::NAN, f64::NAN)
     } else {
         (
             pair_coherence(gram, alpha, false)?,
@@ -268,6 +270,14 @@ pub fn try_coherence(gram: &CurvatureGram, alpha: f64) -> Result<Coherence> {
         sigma_u_signed,
     })
 }
+
+/// The most (retain, forget) pairs N = n_r·n_f for which [`try_coherence`] computes σ_U and
+/// σ_U_signed. The pair matrix S^U is never formed, but its entries
+/// sqrt(a²K_rr' + ab(K_rf' + K_fr') + b²K_ff') do not factor, so each matvec costs O(N²): at
+/// N = 10,000 about 10⁸ operations, at the digits' N ≈ 1,300·144 ≈ 190,000 about 4·10¹⁰ per
+/// matvec, hours for a report. Above the limit they are NaN (reported as not computed);
+/// [`pair_coherence`] still computes them on request.
+pub const PAIR_LIMIT: usize = 10_000;
 
 /// σ_U alone (`signed` = false) or σ_U_signed (true) at mixing weight α, as in
 /// [`try_coherence`]: for callers that need only the pair coherence (one pair solve instead of
