@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, ensure};
 use burn::tensor::Device;
-use frontier_model::{Binary, Loss, Model, ModelSpec, Precision, TensorFile, tensor_from};
 use frontier_model::file_data::FileContents;
+use frontier_model::{Binary, Loss, Model, ModelSpec, Precision, TensorFile, tensor_from};
 use frontier_probes::{
     CoherenceReport, GenericCoherenceReport, GenericOptions, coherence_report,
     generic_coherence_report,
@@ -48,15 +48,19 @@ pub enum Report {
     /// Rank-one per-sample Hessians: the shortcut is exact.
     RankOne(CoherenceReport),
     /// Any other model: exact and Gauss–Newton.
-    Curved {
-        /// The exact curvature (generic path; its keys at the top level).
-        #[serde(flatten)]
-        exact: GenericCoherenceReport,
-        /// The Gauss–Newton curvature (rank-one shortcut).
-        gauss_newton: CoherenceReport,
-        /// Gauss–Newton minus exact.
-        gauss_newton_minus_exact: Difference,
-    },
+    Curved(Box<Curved>),
+}
+
+/// The two curvatures of a model whose per-sample Hessians are not rank one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Curved {
+    /// The exact curvature (generic path; its keys at the top level).
+    #[serde(flatten)]
+    exact: GenericCoherenceReport,
+    /// The Gauss–Newton curvature (rank-one shortcut).
+    gauss_newton: CoherenceReport,
+    /// Gauss–Newton minus exact.
+    gauss_newton_minus_exact: Difference,
 }
 
 /// Gauss–Newton minus exact, number by number.
@@ -103,7 +107,9 @@ pub fn run(
     let weights = TensorFile::open(&inputs.weights)?;
     let contents = FileContents::read(&data, inputs.binary)?;
     let Some(forget) = &contents.train.forget else {
-        return Err(data.tensor_error("forget", "is missing: coherence needs a forget mask").into());
+        return Err(data
+            .tensor_error("forget", "is missing: coherence needs a forget mask")
+            .into());
     };
     let n_forget = forget.iter().filter(|&&f| f).count();
     ensure!(
@@ -152,8 +158,14 @@ impl WithModel for Probe<'_> {
         let x = tensor_from(&c.train.x, [n, p, d], self.device, self.precision);
         let y = tensor_from(&c.train.y, [n], self.device, self.precision);
         // The Gram shortcut on ∇f and ℓ'': exact for rank-one models, Gauss–Newton otherwise.
-        let gauss_newton =
-            coherence_report(&net, self.loss, x.clone(), y.clone(), self.forget, self.alpha)?;
+        let gauss_newton = coherence_report(
+            &net,
+            self.loss,
+            x.clone(),
+            y.clone(),
+            self.forget,
+            self.alpha,
+        )?;
         if net.rank_one_hessians() {
             return Ok(Report::RankOne(gauss_newton));
         }
@@ -166,11 +178,11 @@ impl WithModel for Probe<'_> {
             self.alpha,
             &GenericOptions::default(),
         )?;
-        Ok(Report::Curved {
+        Ok(Report::Curved(Box::new(Curved {
             gauss_newton_minus_exact: Difference::of(&gauss_newton, &exact.report),
             exact,
             gauss_newton,
-        })
+        })))
     }
 }
 
@@ -225,11 +237,12 @@ pub fn table(report: &Report) -> String {
                 .collect();
             head(r) + &rows
         }
-        Report::Curved {
-            exact,
-            gauss_newton,
-            ..
-        } => {
+        Report::Curved(curved) => {
+            let Curved {
+                exact,
+                gauss_newton,
+                ..
+            } = curved.as_ref();
             let se = &exact.std_error;
             let errors = [
                 se.sigma,

@@ -146,9 +146,8 @@ mod tests {
     fn a_model_s_defaults_sit_under_the_user_s_keys() {
         let mlp = ExperimentConfig::load(None, &["model.kind=mlp".into()]).unwrap();
         assert_eq!(mlp.train.eta, 0.5, "from mlp.toml");
-        let mine =
-            ExperimentConfig::load(None, &["model.kind=mlp".into(), "train.eta=0.2".into()])
-                .unwrap();
+        let mine = ExperimentConfig::load(None, &["model.kind=mlp".into(), "train.eta=0.2".into()])
+            .unwrap();
         assert_eq!(mine.train.eta, 0.2, "the user's key wins");
         let convnet = ExperimentConfig::load(None, &["model.kind=convnet".into()]).unwrap();
         assert!(matches!(convnet.data, DataSource::File(_)), "{convnet:?}");
@@ -157,7 +156,11 @@ mod tests {
             &["model.kind=convnet".into(), "data.source=synthetic".into()],
         )
         .unwrap();
-        assert_eq!(synthetic.data, DataSource::default(), "the file keys are dropped");
+        assert_eq!(
+            synthetic.data,
+            DataSource::default(),
+            "the file keys are dropped"
+        );
         let cnn = ExperimentConfig::load(None, &["model.kind=cnn".into()]).unwrap();
         assert_eq!(cnn, ExperimentConfig::default());
     }

@@ -308,7 +308,10 @@ fn run(cli: Cli) -> Result<()> {
             let trained = train::train(&cfg, &device)?;
             train::write_run(&out, &cfg, &trained)?;
             let r = &trained.report;
-            println!("{}", train::forget_line(&trained.prepared.forget, &trained.fit));
+            println!(
+                "{}",
+                train::forget_line(&trained.prepared.forget, &trained.fit)
+            );
             println!(
                 "trained {} steps in {:.2} s: loss {:.3e}, train acc {:.3}, test acc {:.3}, \
                  |grad| {:.2e}, max per-sample |grad| {:.2e}{}",

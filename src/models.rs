@@ -195,14 +195,20 @@ impl<C: ModelSpec> Registered<C> {
             let mut model = section("model", &mut defaults);
             model.remove("kind");
             C::deserialize(toml::Value::Table(model)).unwrap_or_else(|e| {
-                panic!("the [model] section of {}.toml is valid (tested): {e}", kind.name())
+                panic!(
+                    "the [model] section of {}.toml is valid (tested): {e}",
+                    kind.name()
+                )
             })
         });
-        let train: TrainConfig = TrainConfig::deserialize(toml::Value::Table(section(
-            "train",
-            &mut defaults,
-        )))
-        .unwrap_or_else(|e| panic!("the [train] section of {}.toml is valid (tested): {e}", kind.name()));
+        let train: TrainConfig =
+            TrainConfig::deserialize(toml::Value::Table(section("train", &mut defaults)))
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "the [train] section of {}.toml is valid (tested): {e}",
+                        kind.name()
+                    )
+                });
         Registered {
             name: kind.name(),
             quick: quick(&config),

@@ -81,7 +81,10 @@ impl WithModel for Train<'_> {
         let fit = fit(&net, &on_device, cfg.train.loss);
         Ok(Trained {
             model: resolved(model.name, &spec)?,
-            weights: (weights::tensors(&net), weights::metadata(model.name, &spec)?),
+            weights: (
+                weights::tensors(&net),
+                weights::metadata(model.name, &spec)?,
+            ),
             params: net.param_count(),
             prepared,
             report,

@@ -90,7 +90,10 @@ pub fn load<C: ModelSpec>(
         file.check_shape(
             &t,
             &block.shape,
-            &format!("the {} config and the inputs' [P, d] = {input:?}", registered.name),
+            &format!(
+                "the {} config and the inputs' [P, d] = {input:?}",
+                registered.name
+            ),
         )?;
         flat.extend(t.values);
     }

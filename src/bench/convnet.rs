@@ -81,7 +81,8 @@ pub fn convnet(bench: &ConvnetBench, device: &Device, precision: Precision) -> R
     );
     let (loss, alpha) = (Loss::Logistic, 0.5);
     let forget = &prepared.data.forget;
-    let (t_gn, gn) = timed(|| coherence_report(&net, loss, data.x.clone(), data.y.clone(), forget, alpha));
+    let (t_gn, gn) =
+        timed(|| coherence_report(&net, loss, data.x.clone(), data.y.clone(), forget, alpha));
     let gn = gn?;
     println!(
         "Gauss–Newton coherence report                       {t_gn:>8.3} s   σ_R {:.3}, σ_RF {:.3}",
@@ -90,7 +91,9 @@ pub fn convnet(bench: &ConvnetBench, device: &Device, precision: Precision) -> R
     if bench.skip_exact {
         return Ok(());
     }
-    let piece = repeat(bench.reps, || sync(net.piece_grads(net.params(), data.x.clone()).1));
+    let piece = repeat(bench.reps, || {
+        sync(net.piece_grads(net.params(), data.x.clone()).1)
+    });
     println!(
         "held-gate gradients (one side of a finite difference) {:>8.3} s median: one Hutchinson \
          probe ≈ 2 of them + one Gram = {:.2} s, {} probes ≈ {:.1} s",
@@ -104,12 +107,23 @@ pub fn convnet(bench: &ConvnetBench, device: &Device, precision: Precision) -> R
         ..GenericOptions::default()
     };
     let (t_exact, exact) = timed(|| {
-        generic_coherence_report(&net, loss, data.x.clone(), data.y.clone(), forget, alpha, &options)
+        generic_coherence_report(
+            &net,
+            loss,
+            data.x.clone(),
+            data.y.clone(),
+            forget,
+            alpha,
+            &options,
+        )
     });
     let exact = exact?;
     println!(
         "exact coherence report (all of it)                  {t_exact:>8.2} s   σ_R {:.3} ± {:.3}, σ_RF {:.3} ± {:.3}",
-        exact.report.sigma_r, exact.std_error.sigma_r, exact.report.sigma_rf, exact.std_error.sigma_rf
+        exact.report.sigma_r,
+        exact.std_error.sigma_r,
+        exact.report.sigma_rf,
+        exact.std_error.sigma_rf
     );
     Ok(())
 }

@@ -68,7 +68,11 @@ fn mislabelled_samples_are_flipped_in_training_and_fitted_at_w_star() {
     train_digits(&mis, &[&["--forget", "mislabelled"][..], &count].concat());
     train_digits(
         &random,
-        &[&["--forget", "random", "--set", "train.max_steps=1"][..], &count].concat(),
+        &[
+            &["--forget", "random", "--set", "train.max_steps=1"][..],
+            &count,
+        ]
+        .concat(),
     );
     let forget = json(&mis.join("forget.json"));
     assert_eq!(forget["kind"], "mislabelled");
@@ -79,7 +83,10 @@ fn mislabelled_samples_are_flipped_in_training_and_fitted_at_w_star() {
         .map(|v| v.as_u64().unwrap() as usize)
         .collect();
     assert_eq!(indices.len(), 10);
-    assert_eq!(json(&random.join("forget.json"))["indices"], forget["indices"]);
+    assert_eq!(
+        json(&random.join("forget.json"))["indices"],
+        forget["indices"]
+    );
     let (y_mis, y_true) = (
         tensor(&mis.join("data.safetensors"), "y"),
         tensor(&random.join("data.safetensors"), "y"),
@@ -119,7 +126,10 @@ fn coherence_of_a_convnet_run_reports_exact_and_gauss_newton() {
     );
     let out = ok(&["coherence", "--run", run.to_str().unwrap(), "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((report["n"].as_u64(), report["n_forget"].as_u64()), (Some(36), Some(4)));
+    assert_eq!(
+        (report["n"].as_u64(), report["n_forget"].as_u64()),
+        (Some(36), Some(4))
+    );
     assert_eq!(report["method"], "hutchinson");
     assert_eq!(report["params"], 465);
     let (exact, gn) = (&report, &report["gauss_newton"]);
@@ -129,23 +139,35 @@ fn coherence_of_a_convnet_run_reports_exact_and_gauss_newton() {
             gn[key].as_f64().unwrap(),
             report["gauss_newton_minus_exact"][key].as_f64().unwrap(),
         );
-        assert!((g - e - d).abs() <= 1e-12 * g.abs().max(1.0), "{key}: {g} − {e} ≠ {d}");
+        assert!(
+            (g - e - d).abs() <= 1e-12 * g.abs().max(1.0),
+            "{key}: {g} − {e} ≠ {d}"
+        );
         assert!(exact["std_error"][key].as_f64().unwrap() > 0.0, "{key}");
     }
     let table = ok(&["coherence", "--run", run.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&table.stdout);
-    assert!(text.contains("Gauss-Newton") && text.contains("GN - exact"), "{text}");
+    assert!(
+        text.contains("Gauss-Newton") && text.contains("GN - exact"),
+        "{text}"
+    );
 }
 
 /// Writes a small data file (n = 6 one-channel 2×2 images, ±1 labels) with one change.
 fn broken(edit: impl Fn(&mut Vec<(&'static str, Vec<usize>, Vec<f64>)>), needles: &[&str]) {
     let n = 6;
     let mut tensors = vec![
-        ("x", vec![n, 1, 2, 2], (0..n * 4).map(|i| i as f64 / 24.0).collect()),
+        (
+            "x",
+            vec![n, 1, 2, 2],
+            (0..n * 4).map(|i| i as f64 / 24.0).collect(),
+        ),
         (
             "y",
             vec![n],
-            (0..n).map(|i| if i % 2 == 0 { 1.0 } else { -1.0 }).collect(),
+            (0..n)
+                .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+                .collect(),
         ),
     ];
     edit(&mut tensors);
@@ -168,10 +190,19 @@ fn broken(edit: impl Fn(&mut Vec<(&'static str, Vec<usize>, Vec<f64>)>), needles
 
 #[test]
 fn corrupted_or_misshaped_user_files_exit_2_naming_the_tensor() {
-    broken(|t| t[0] = ("x", vec![6, 4], vec![0.5; 24]), &["tensor `x`", "[6, 4]"]);
-    broken(|t| t[1] = ("y", vec![5], vec![1.0; 5]), &["tensor `y`", "expected [6]"]);
+    broken(
+        |t| t[0] = ("x", vec![6, 4], vec![0.5; 24]),
+        &["tensor `x`", "[6, 4]"],
+    );
+    broken(
+        |t| t[1] = ("y", vec![5], vec![1.0; 5]),
+        &["tensor `y`", "expected [6]"],
+    );
     broken(|t| t[1].2[2] = f64::NAN, &["tensor `y`", "non-finite"]);
-    broken(|t| t[1].2[2] = 3.0, &["tensor `y`", "−1 or +1", "found 3 at index 2"]);
+    broken(
+        |t| t[1].2[2] = 3.0,
+        &["tensor `y`", "−1 or +1", "found 3 at index 2"],
+    );
     broken(
         |t| t.push(("forget_G", vec![6], vec![0.0; 6])),
         &["tensor `forget_G`", "known: x, y, forget, x_test, y_test"],

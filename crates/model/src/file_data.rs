@@ -228,7 +228,11 @@ impl FileContents {
         let forget = if file.contains("forget") {
             let f = file.get_numbers("forget", 1)?;
             file.check_shape(&f, &[n], "n from `x`")?;
-            if let Some((i, v)) = f.values.iter().enumerate().find(|(_, v)| **v != 0.0 && **v != 1.0)
+            if let Some((i, v)) = f
+                .values
+                .iter()
+                .enumerate()
+                .find(|(_, v)| **v != 0.0 && **v != 1.0)
             {
                 return Err(file.tensor_error(
                     "forget",
@@ -241,8 +245,12 @@ impl FileContents {
         };
         let test = match (file.contains("x_test"), file.contains("y_test")) {
             (false, false) => None,
-            (true, false) => return Err(file.tensor_error("y_test", "is missing (`x_test` is given)")),
-            (false, true) => return Err(file.tensor_error("x_test", "is missing (`y_test` is given)")),
+            (true, false) => {
+                return Err(file.tensor_error("y_test", "is missing (`x_test` is given)"));
+            }
+            (false, true) => {
+                return Err(file.tensor_error("x_test", "is missing (`y_test` is given)"));
+            }
             (true, true) => {
                 let xt = file.get("x_test", x.shape.len())?;
                 let n_test = xt.shape[0];
@@ -321,7 +329,9 @@ fn labels(file: &TensorFile, name: &str, n: usize, why: &str) -> Result<Labels> 
             format!("must hold {expected}, found {} at index {i}", t.values[i]),
         ));
     }
-    Ok(Labels::Classes(t.values.iter().map(|&v| v as u32).collect()))
+    Ok(Labels::Classes(
+        t.values.iter().map(|&v| v as u32).collect(),
+    ))
 }
 
 /// ±1 labels for inputs `x` [n, stride] by `binary`, dropping the samples it leaves out.

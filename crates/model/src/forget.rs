@@ -156,7 +156,10 @@ impl ForgetConfig {
         if count == 0 || count >= n {
             return Err(invalid(
                 "data.forget.count",
-                format!("must lie in [1, {}) for {n} training samples, got {count}", n),
+                format!(
+                    "must lie in [1, {}) for {n} training samples, got {count}",
+                    n
+                ),
             ));
         }
         Ok(count)
@@ -209,7 +212,9 @@ pub fn random_indices(n: usize, count: usize, seed: u64) -> Vec<usize> {
 
 /// Every index whose class is `class`, ascending.
 pub fn class_indices(classes: &[u32], class: u32) -> Vec<usize> {
-    (0..classes.len()).filter(|&i| classes[i] == class).collect()
+    (0..classes.len())
+        .filter(|&i| classes[i] == class)
+        .collect()
 }
 
 /// The fold (0..k) of each of n samples: a seeded shuffle dealt round-robin, so fold sizes

@@ -27,7 +27,8 @@ pub use forget::{ForgetConfig, ForgetKind, ForgetSet};
 pub use gauss_newton::GaussNewton;
 pub use loss::Loss;
 pub use model::{
-    Model, ParamBlock, autodiff_score_grads, looped_loss_grads_many, looped_scores_each, looped_scores_many,
+    Model, ParamBlock, autodiff_score_grads, looped_loss_grads_many, looped_scores_each,
+    looped_scores_many,
 };
 pub use source::{DataSource, Prepared};
 pub use spec::ModelSpec;

@@ -266,7 +266,8 @@ fn split(cfg: &FileData, all: &Split, stride: usize) -> Result<(Split, Split)> {
     for k in random_indices(candidates.len(), n_test, stream(cfg.seed, SPLIT)) {
         is_test[candidates[k]] = true;
     }
-    let rows = |test: bool| -> Vec<usize> { (0..all.n()).filter(|&i| is_test[i] == test).collect() };
+    let rows =
+        |test: bool| -> Vec<usize> { (0..all.n()).filter(|&i| is_test[i] == test).collect() };
     let mut test = all.select(&rows(true), stride);
     test.forget = None;
     Ok((all.select(&rows(false), stride), test))
@@ -274,7 +275,10 @@ fn split(cfg: &FileData, all: &Split, stride: usize) -> Result<(Split, Split)> {
 
 /// Every training sample of the configured class.
 fn sub_class(cfg: &FileData, file: &TensorFile, train: &Split) -> Result<ForgetSet> {
-    let class = cfg.forget.class.expect("validated: sub-class names its class");
+    let class = cfg
+        .forget
+        .class
+        .expect("validated: sub-class names its class");
     let Some(classes) = &train.classes else {
         return Err(file.tensor_error(
             "y",

@@ -112,7 +112,12 @@ impl TensorFile {
 
     /// The tensor names, sorted.
     pub fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.parsed().names().into_iter().map(String::from).collect();
+        let mut names: Vec<String> = self
+            .parsed()
+            .names()
+            .into_iter()
+            .map(String::from)
+            .collect();
         names.sort_unstable();
         names
     }
@@ -124,10 +129,17 @@ impl TensorFile {
 
     /// Errors on the first tensor (in name order) whose name is not in `known`.
     pub fn only(&self, known: &[&str]) -> Result<()> {
-        match self.names().into_iter().find(|n| !known.contains(&n.as_str())) {
+        match self
+            .names()
+            .into_iter()
+            .find(|n| !known.contains(&n.as_str()))
+        {
             Some(unknown) => Err(self.tensor_error(
                 &unknown,
-                format!("is not one this file may hold (known: {})", known.join(", ")),
+                format!(
+                    "is not one this file may hold (known: {})",
+                    known.join(", ")
+                ),
             )),
             None => Ok(()),
         }
@@ -204,10 +216,9 @@ impl TensorFile {
             (Dtype::U64, Allowed::Number) => decode::<8>(data, |b| u64::from_le_bytes(b) as f64),
             (Dtype::I64, Allowed::Number) => decode::<8>(data, |b| i64::from_le_bytes(b) as f64),
             (other, Allowed::Float) => {
-                return Err(self.tensor_error(
-                    name,
-                    format!("has dtype {other:?}, expected F32 or F64"),
-                ));
+                return Err(
+                    self.tensor_error(name, format!("has dtype {other:?}, expected F32 or F64"))
+                );
             }
             (other, Allowed::Number) => {
                 return Err(self.tensor_error(
@@ -359,7 +370,10 @@ mod tests {
         );
         let truncated = good[..good.len() - 3].to_vec();
         let err = message(TensorFile::from_bytes("t.safetensors", truncated));
-        assert!(err.starts_with("t.safetensors: is not a valid safetensors file"), "{err}");
+        assert!(
+            err.starts_with("t.safetensors: is not a valid safetensors file"),
+            "{err}"
+        );
         let err = message(TensorFile::from_bytes("e.safetensors", vec![1, 2]));
         assert_eq!(
             err,

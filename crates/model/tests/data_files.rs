@@ -55,7 +55,10 @@ fn the_shipped_digits_load_with_their_shape_dtype_and_class_counts() {
     // 16 grey levels: every value is a multiple of 1/16.
     assert!(x.values.iter().all(|v| (v * 16.0).fract() == 0.0));
     let contents = FileContents::read(&file, Some(Binary::OddEven)).unwrap();
-    assert_eq!((contents.patches, contents.d, contents.image), (1, 64, Some([1, 8, 8])));
+    assert_eq!(
+        (contents.patches, contents.d, contents.image),
+        (1, 64, Some([1, 8, 8]))
+    );
     let classes = contents.train.classes.unwrap();
     let counts: Vec<usize> = (0..10)
         .map(|c| classes.iter().filter(|&&k| k == c).count())
@@ -67,7 +70,11 @@ fn the_shipped_digits_load_with_their_shape_dtype_and_class_counts() {
 
 #[test]
 fn a_vs_b_keeps_two_classes_and_the_split_is_seeded() {
-    let p = prepare(&source("3-vs-8", ForgetConfig::default()), &TrainConfig::default()).unwrap();
+    let p = prepare(
+        &source("3-vs-8", ForgetConfig::default()),
+        &TrainConfig::default(),
+    )
+    .unwrap();
     let classes = p.classes.as_ref().unwrap();
     let n_all = 183 + 174;
     assert_eq!(p.data.n() + p.data.n_test(), n_all);
@@ -77,8 +84,15 @@ fn a_vs_b_keeps_two_classes_and_the_split_is_seeded() {
         assert_eq!(p.data.y[i], if c == 3 { 1.0 } else { -1.0 });
     }
     assert_eq!(p.forget.kind, ForgetKind::Random);
-    assert_eq!(p.forget.indices.len(), (0.1 * p.data.n() as f64).round() as usize);
-    let again = prepare(&source("3-vs-8", ForgetConfig::default()), &TrainConfig::default()).unwrap();
+    assert_eq!(
+        p.forget.indices.len(),
+        (0.1 * p.data.n() as f64).round() as usize
+    );
+    let again = prepare(
+        &source("3-vs-8", ForgetConfig::default()),
+        &TrainConfig::default(),
+    )
+    .unwrap();
     assert_eq!(again, p);
     let other = DataSource::File(FileData {
         seed: 1,
@@ -102,7 +116,11 @@ fn mislabelled_forget_samples_have_flipped_labels_and_only_they() {
     assert_eq!(p.forget.indices.len(), 30);
     for (i, &c) in classes.iter().enumerate() {
         let flipped = p.data.forget[i];
-        assert_eq!(p.data.y[i], if flipped { -odd(c) } else { odd(c) }, "sample {i}");
+        assert_eq!(
+            p.data.y[i],
+            if flipped { -odd(c) } else { odd(c) },
+            "sample {i}"
+        );
     }
 }
 
@@ -138,7 +156,12 @@ fn atypical_forgets_the_largest_held_out_losses() {
     let p = prepare(&source("3-vs-8", cfg.clone()), &train).unwrap();
     let losses = p.forget.held_out_loss.as_ref().unwrap();
     assert_eq!(losses.len(), p.data.n());
-    let threshold = p.forget.indices.iter().map(|&i| losses[i]).fold(f64::MAX, f64::min);
+    let threshold = p
+        .forget
+        .indices
+        .iter()
+        .map(|&i| losses[i])
+        .fold(f64::MAX, f64::min);
     let outside = (0..p.data.n())
         .filter(|&i| !p.data.forget[i])
         .map(|i| losses[i])
@@ -150,8 +173,15 @@ fn atypical_forgets_the_largest_held_out_losses() {
     // Held-out models learned something: typical samples score well below chance.
     let mut sorted = losses.clone();
     sorted.sort_by(f64::total_cmp);
-    assert!(sorted[sorted.len() / 2] < 2f64.ln(), "median held-out loss {}", sorted[sorted.len() / 2]);
-    assert_eq!(prepare(&source("3-vs-8", cfg), &train).unwrap().forget, p.forget);
+    assert!(
+        sorted[sorted.len() / 2] < 2f64.ln(),
+        "median held-out loss {}",
+        sorted[sorted.len() / 2]
+    );
+    assert_eq!(
+        prepare(&source("3-vs-8", cfg), &train).unwrap().forget,
+        p.forget
+    );
 }
 
 /// Writes a safetensors file of f64 tensors (or U8 where the name ends in `!`).
@@ -159,7 +189,12 @@ fn write(dir: &Path, name: &str, tensors: &[(&str, Vec<usize>, Vec<f64>)]) -> Pa
     let bytes: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = tensors
         .iter()
         .map(|(n, s, v)| match n.strip_suffix('!') {
-            Some(n) => (n.to_string(), Dtype::U8, s.clone(), v.iter().map(|&x| x as u8).collect()),
+            Some(n) => (
+                n.to_string(),
+                Dtype::U8,
+                s.clone(),
+                v.iter().map(|&x| x as u8).collect(),
+            ),
             None => (
                 n.to_string(),
                 Dtype::F64,
@@ -179,7 +214,8 @@ fn write(dir: &Path, name: &str, tensors: &[(&str, Vec<usize>, Vec<f64>)]) -> Pa
 
 /// A scratch folder for this test binary.
 fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("frontier-data-files-{}-{test}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("frontier-data-files-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -189,7 +225,9 @@ fn a_file_mask_and_test_set_are_used_as_given() {
     let dir = scratch("mask");
     let n = 10;
     let x: Vec<f64> = (0..n * 2 * 3).map(|i| i as f64 * 0.1).collect();
-    let y: Vec<f64> = (0..n).map(|i| if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
+    let y: Vec<f64> = (0..n)
+        .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+        .collect();
     let mask: Vec<f64> = (0..n).map(|i| (i < 3) as u8 as f64).collect();
     let path = write(
         &dir,
@@ -212,10 +250,22 @@ fn a_file_mask_and_test_set_are_used_as_given() {
     .unwrap();
     assert_eq!(p.forget.kind, ForgetKind::Mask);
     assert_eq!(p.forget.indices, [0, 1, 2]);
-    assert_eq!((p.data.n(), p.data.n_test(), p.data.patches, p.data.d), (10, 2, 2, 3));
+    assert_eq!(
+        (p.data.n(), p.data.n_test(), p.data.patches, p.data.d),
+        (10, 2, 2, 3)
+    );
     assert_eq!(p.data.x, x);
     assert_eq!(p.image, None);
 }
+
+/// A broken file: its tensors, the binary mapping and forget kind asked for, and the words
+/// its error must contain.
+type Case = (
+    Vec<(&'static str, Vec<usize>, Vec<f64>)>,
+    Option<&'static str>,
+    Option<ForgetKind>,
+    Vec<&'static str>,
+);
 
 /// Every way a file can be wrong names the file, the tensor or the config key.
 #[test]
@@ -226,19 +276,87 @@ fn broken_files_name_the_culprit() {
         let len = shape.iter().product();
         ("x", shape, vec![0.5; len])
     };
-    let pm: Vec<f64> = (0..n).map(|i| if i % 2 == 0 { 1.0 } else { -1.0 }).collect();
+    let pm: Vec<f64> = (0..n)
+        .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
+        .collect();
     let classes: Vec<f64> = (0..n).map(|i| (i % 3) as f64).collect();
-    let cases: Vec<(Vec<(&str, Vec<usize>, Vec<f64>)>, Option<&str>, Option<ForgetKind>, Vec<&str>)> = vec![
-        (vec![x(vec![n, 4]), ("y", vec![n], pm.clone())], None, None, vec!["tensor `x`", "[6, 4]", "images [n, C, H, W] or patches [n, P, d]"]),
-        (vec![x(vec![n, 1, 4]), ("y", vec![n + 1], vec![1.0; n + 1])], None, None, vec!["tensor `y`", "[7]", "expected [6]"]),
-        (vec![x(vec![n, 1, 4]), ("y", vec![n], classes.clone())], None, None, vec!["tensor `y`", "class ids", "--binary"]),
-        (vec![x(vec![n, 1, 4]), ("y", vec![n], pm.clone())], Some("odd-even"), None, vec!["tensor `y`", "−1/+1 labels already"]),
-        (vec![x(vec![n, 1, 4]), ("y", vec![n], classes.clone())], Some("1-vs-7"), None, vec!["tensor `y`", "no sample of class 7"]),
-        (vec![x(vec![n, 1, 4]), ("y", vec![n], pm.clone()), ("forget", vec![n], vec![1.0; n])], None, Some(ForgetKind::Random), vec!["tensor `forget`", "drop one"]),
-        (vec![x(vec![n, 1, 4]), ("y", vec![n], pm.clone()), ("y_test", vec![2], vec![1.0, 1.0])], None, None, vec!["tensor `x_test`", "is missing"]),
-        (vec![x(vec![n, 1, 4]), ("y", vec![n], pm.clone()), ("forget_G", vec![n], vec![0.0; n])], None, None, vec!["tensor `forget_G`", "known: x, y, forget, x_test, y_test"]),
-        (vec![x(vec![n, 1, 4]), ("y", vec![n], pm.clone())], None, Some(ForgetKind::SubClass), vec!["data.forget.class"]),
-        (vec![x(vec![n, 1, 4]), ("y", vec![n], pm.clone())], None, Some(ForgetKind::Mask), vec!["tensor `forget`", "is missing"]),
+    let cases: Vec<Case> = vec![
+        (
+            vec![x(vec![n, 4]), ("y", vec![n], pm.clone())],
+            None,
+            None,
+            vec![
+                "tensor `x`",
+                "[6, 4]",
+                "images [n, C, H, W] or patches [n, P, d]",
+            ],
+        ),
+        (
+            vec![x(vec![n, 1, 4]), ("y", vec![n + 1], vec![1.0; n + 1])],
+            None,
+            None,
+            vec!["tensor `y`", "[7]", "expected [6]"],
+        ),
+        (
+            vec![x(vec![n, 1, 4]), ("y", vec![n], classes.clone())],
+            None,
+            None,
+            vec!["tensor `y`", "class ids", "--binary"],
+        ),
+        (
+            vec![x(vec![n, 1, 4]), ("y", vec![n], pm.clone())],
+            Some("odd-even"),
+            None,
+            vec!["tensor `y`", "−1/+1 labels already"],
+        ),
+        (
+            vec![x(vec![n, 1, 4]), ("y", vec![n], classes.clone())],
+            Some("1-vs-7"),
+            None,
+            vec!["tensor `y`", "no sample of class 7"],
+        ),
+        (
+            vec![
+                x(vec![n, 1, 4]),
+                ("y", vec![n], pm.clone()),
+                ("forget", vec![n], vec![1.0; n]),
+            ],
+            None,
+            Some(ForgetKind::Random),
+            vec!["tensor `forget`", "drop one"],
+        ),
+        (
+            vec![
+                x(vec![n, 1, 4]),
+                ("y", vec![n], pm.clone()),
+                ("y_test", vec![2], vec![1.0, 1.0]),
+            ],
+            None,
+            None,
+            vec!["tensor `x_test`", "is missing"],
+        ),
+        (
+            vec![
+                x(vec![n, 1, 4]),
+                ("y", vec![n], pm.clone()),
+                ("forget_G", vec![n], vec![0.0; n]),
+            ],
+            None,
+            None,
+            vec!["tensor `forget_G`", "known: x, y, forget, x_test, y_test"],
+        ),
+        (
+            vec![x(vec![n, 1, 4]), ("y", vec![n], pm.clone())],
+            None,
+            Some(ForgetKind::SubClass),
+            vec!["data.forget.class"],
+        ),
+        (
+            vec![x(vec![n, 1, 4]), ("y", vec![n], pm.clone())],
+            None,
+            Some(ForgetKind::Mask),
+            vec!["tensor `forget`", "is missing"],
+        ),
     ];
     for (k, (tensors, binary, kind, needles)) in cases.into_iter().enumerate() {
         let path = write(&dir, &format!("b{k}.safetensors"), &tensors);
@@ -254,13 +372,19 @@ fn broken_files_name_the_culprit() {
             },
             ..FileData::default()
         });
-        let err = prepare(&source, &TrainConfig::default()).unwrap_err().to_string();
+        let err = prepare(&source, &TrainConfig::default())
+            .unwrap_err()
+            .to_string();
         for needle in needles {
             assert!(err.contains(needle), "case {k}: `{needle}` not in: {err}");
         }
     }
     // Labels are read whatever their integer dtype.
-    let path = write(&dir, "u8.safetensors", &[x(vec![n, 1, 4]), ("y!", vec![n], classes)]);
+    let path = write(
+        &dir,
+        "u8.safetensors",
+        &[x(vec![n, 1, 4]), ("y!", vec![n], classes)],
+    );
     let file = TensorFile::open(&path).unwrap();
     let contents = FileContents::read(&file, Some(Binary::OddEven)).unwrap();
     assert_eq!(contents.train.classes, Some(vec![0, 1, 2, 0, 1, 2]));

@@ -100,7 +100,13 @@ fn file_bytes(entries: &[Entry], metadata: bool, keep: Option<f64>, nan: bool) -
                 "data_offsets": [start.max(0), (start + len).max(0)],
             }),
         );
-        data.extend((0..len).map(|i| if nan && i % 13 == 12 { 0xff } else { (i % 3) as u8 }));
+        data.extend((0..len).map(|i| {
+            if nan && i % 13 == 12 {
+                0xff
+            } else {
+                (i % 3) as u8
+            }
+        }));
         offset += len;
     }
     let text = serde_json::Value::Object(header).to_string().into_bytes();
@@ -118,13 +124,21 @@ fn file_bytes(entries: &[Entry], metadata: bool, keep: Option<f64>, nan: bool) -
 fn read_everything(bytes: Vec<u8>) {
     let named = |e: frontier_model::ModelError| {
         let text = e.to_string();
-        assert!(text.starts_with(FILE), "an error that does not name the file: {text}");
+        assert!(
+            text.starts_with(FILE),
+            "an error that does not name the file: {text}"
+        );
     };
     let file = match TensorFile::from_bytes(FILE, bytes.clone()) {
         Ok(file) => file,
         Err(e) => return named(e),
     };
-    for name in file.names().iter().map(String::as_str).chain(["x", "missing"]) {
+    for name in file
+        .names()
+        .iter()
+        .map(String::as_str)
+        .chain(["x", "missing"])
+    {
         let _ = file.shape(name);
         for rank in 0..5 {
             if let Err(e) = file.get(name, rank) {
@@ -148,7 +162,11 @@ fn read_everything(bytes: Vec<u8>) {
         std::thread::current().id()
     ));
     std::fs::write(&path, &bytes).unwrap();
-    for kind in [None, Some(ForgetKind::Mislabelled), Some(ForgetKind::SubClass)] {
+    for kind in [
+        None,
+        Some(ForgetKind::Mislabelled),
+        Some(ForgetKind::SubClass),
+    ] {
         let source = DataSource::File(FileData {
             path: path.clone(),
             binary: Some(Binary::OddEven),
@@ -173,37 +191,54 @@ fn read_everything(bytes: Vec<u8>) {
 /// unknown tensor) with its sizes, dtypes and lengths drawn so that some are off by one.
 fn plausible() -> impl Strategy<Value = Vec<Entry>> {
     let floats = prop_oneof![4 => Just("F32"), 4 => Just("F64"), 1 => Just("U8"), 1 => Just("F16")];
-    let numbers = prop_oneof![Just("U8"), Just("I64"), Just("F32"), Just("F64"), Just("BOOL")];
+    let numbers = prop_oneof![
+        Just("U8"),
+        Just("I64"),
+        Just("F32"),
+        Just("F64"),
+        Just("BOOL")
+    ];
     let size = |max: u64| prop_oneof![1 => Just(0u64), 9 => 1..max];
     (
         (size(7), size(3), size(6), size(6), any::<bool>()),
-        (floats, numbers.clone(), numbers, prop_oneof![8 => Just(0i64), 1 => Just(-1i64), 1 => Just(1i64)]),
+        (
+            floats,
+            numbers.clone(),
+            numbers,
+            prop_oneof![8 => Just(0i64), 1 => Just(-1i64), 1 => Just(1i64)],
+        ),
         (any::<bool>(), 0u64..4, prop::bool::weighted(0.1)),
     )
-        .prop_map(|((n, c, h, w, images), (xd, yd, fd, off), (forget, n_test, stray))| {
-            let plain = |name: &str, dtype: &'static str, shape: Vec<u64>| Entry {
-                name: name.into(),
-                dtype,
-                shape,
-                extra: 0,
-                offset_lie: 0,
-            };
-            let sample = if images { vec![c, h, w] } else { vec![c, h * w] };
-            let with_n = |rows: u64| [vec![rows], sample.clone()].concat();
-            let n_y = (n as i64 + off).max(0) as u64;
-            let mut entries = vec![plain("x", xd, with_n(n)), plain("y", yd, vec![n_y])];
-            if forget {
-                entries.push(plain("forget", fd, vec![n]));
-            }
-            if n_test > 0 {
-                entries.push(plain("x_test", xd, with_n(n_test)));
-                entries.push(plain("y_test", yd, vec![n_test]));
-            }
-            if stray {
-                entries.push(plain("forget_G", "F32", vec![n]));
-            }
-            entries
-        })
+        .prop_map(
+            |((n, c, h, w, images), (xd, yd, fd, off), (forget, n_test, stray))| {
+                let plain = |name: &str, dtype: &'static str, shape: Vec<u64>| Entry {
+                    name: name.into(),
+                    dtype,
+                    shape,
+                    extra: 0,
+                    offset_lie: 0,
+                };
+                let sample = if images {
+                    vec![c, h, w]
+                } else {
+                    vec![c, h * w]
+                };
+                let with_n = |rows: u64| [vec![rows], sample.clone()].concat();
+                let n_y = (n as i64 + off).max(0) as u64;
+                let mut entries = vec![plain("x", xd, with_n(n)), plain("y", yd, vec![n_y])];
+                if forget {
+                    entries.push(plain("forget", fd, vec![n]));
+                }
+                if n_test > 0 {
+                    entries.push(plain("x_test", xd, with_n(n_test)));
+                    entries.push(plain("y_test", yd, vec![n_test]));
+                }
+                if stray {
+                    entries.push(plain("forget_G", "F32", vec![n]));
+                }
+                entries
+            },
+        )
 }
 
 proptest! {

@@ -108,11 +108,19 @@ impl ConvnetConfig {
 
     /// A convnet for inputs [P, d] = [C, H·W], drawn from a ChaCha8 stream seeded with
     /// `seed` in parameter order (conv1 weights, conv2 weights, read-out weights; biases 0).
-    pub fn init(&self, input: [usize; 2], device: &Device, precision: Precision) -> Result<Convnet> {
+    pub fn init(
+        &self,
+        input: [usize; 2],
+        device: &Device,
+        precision: Precision,
+    ) -> Result<Convnet> {
         self.validate()?;
         let [channels, d] = input;
         if channels == 0 {
-            return Err(invalid("data.patches", "must be at least 1 (image channels), got 0"));
+            return Err(invalid(
+                "data.patches",
+                "must be at least 1 (image channels), got 0",
+            ));
         }
         if d != self.height * self.width {
             return Err(invalid(
@@ -148,7 +156,12 @@ impl ConvnetConfig {
 impl ModelSpec for ConvnetConfig {
     type Model = Convnet;
 
-    fn init_input(&self, input: [usize; 2], device: &Device, precision: Precision) -> Result<Convnet> {
+    fn init_input(
+        &self,
+        input: [usize; 2],
+        device: &Device,
+        precision: Precision,
+    ) -> Result<Convnet> {
         ConvnetConfig::init(self, input, device, precision)
     }
 

@@ -188,7 +188,9 @@ impl Convnet {
     /// ran with): one batched backward pass, see [`Model::score_grads`].
     fn backward(&self, pass: Pass, conv2: Tensor<4>, readout: Tensor<1>) -> Tensor<2> {
         let l = self.layout;
-        let Pass { x, a1, a2, gates, .. } = pass;
+        let Pass {
+            x, a1, a2, gates, ..
+        } = pass;
         let n = x.dims()[0];
         let [h2, w2] = l.map2();
         let delta2 = readout.reshape([1, l.conv2, h2, w2]) * gates.second;
@@ -203,7 +205,12 @@ impl Convnet {
 
     /// Scores and per-sample score gradients at the flat parameters `w` with `frozen` gates
     /// (or their own).
-    fn grads_at(&self, w: Tensor<1>, x: Tensor<3>, frozen: Option<Gates>) -> (Tensor<1>, Tensor<2>) {
+    fn grads_at(
+        &self,
+        w: Tensor<1>,
+        x: Tensor<3>,
+        frozen: Option<Gates>,
+    ) -> (Tensor<1>, Tensor<2>) {
         let weights = self.split(w);
         let (conv2, readout) = (weights.conv2.clone(), weights.readout.clone());
         let pass = self.pass(weights, x, frozen);
@@ -237,7 +244,10 @@ fn conv_grads(delta: Tensor<4>, input: Tensor<4>, padding: usize) -> (Tensor<2>,
     // Padding first keeps unfold4d on its strided-view path (with padding it runs a
     // convolution with a one-hot kernel, several times slower here).
     let input = if padding > 0 {
-        input.pad([(padding, padding), (padding, padding)], PadMode::Constant(0.0))
+        input.pad(
+            [(padding, padding), (padding, padding)],
+            PadMode::Constant(0.0),
+        )
     } else {
         input
     };
