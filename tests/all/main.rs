@@ -7,5 +7,6 @@ mod data;
 mod heatmap;
 mod mlp;
 mod stability;
+mod tensors;
 mod train;
 mod unlearn;
