@@ -66,7 +66,7 @@ enum Command {
         /// The model (sets the config's `model.kind`; the default is the config's, else cnn).
         #[arg(long, value_enum)]
         model: Option<models::ModelKind>,
-        /// A data file (safetensors: x [n, C, H, W] or [n, P, d], y [n], optional forget,
+        /// A data file (safetensors: x [n, C, H, W] or [n, P, d], y of n labels, optional forget,
         /// x_test, y_test) instead of generated data (sets `data.source = "file"`, `data.path`).
         #[arg(long, value_name = "FILE")]
         data: Option<PathBuf>,

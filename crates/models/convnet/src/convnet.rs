@@ -2,7 +2,7 @@
 //! implementation, with per-sample gradients from one batched backward pass.
 //!
 //! Flat parameter layout (the blocks of [`Layout::blocks`], in this order): `conv1.weight`
-//! [c₁, C, 3, 3], `conv1.bias` [c₁], `conv2.weight` [c₂, c₁, 3, 3], `conv2.bias` [c₂],
+//! [c₁, C, 3, 3], `conv1.bias` \[c₁\], `conv2.weight` [c₂, c₁, 3, 3], `conv2.bias` \[c₂\],
 //! `readout.weight` [c₂·H₂·W₂] (over the flattened second feature map), `readout.bias` \[1\].
 
 use burn::module::{Module, Param};
