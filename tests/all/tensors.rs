@@ -44,6 +44,18 @@ fn stability(path: &Path) -> Vec<String> {
     .to_vec()
 }
 
+fn coherence(data: &Path, weights: &Path) -> Vec<String> {
+    [
+        "coherence",
+        "--data",
+        data.to_str().unwrap(),
+        "--weights",
+        weights.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 fn refused(args: &[String], needles: &[&str]) -> String {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     fails_with(&args, needles);
@@ -101,17 +113,8 @@ fn a_header_that_lies_about_the_data_names_the_file() {
     lying[at + 2] = b'3';
     let path = dir.path().join("lying.safetensors");
     std::fs::write(&path, lying).unwrap();
-    let weights = reference("cnn_weights.safetensors");
-    let args = [
-        "coherence",
-        "--data",
-        path.to_str().unwrap(),
-        "--weights",
-        weights.to_str().unwrap(),
-    ]
-    .map(String::from);
     refused(
-        &args,
+        &coherence(&path, &reference("cnn_weights.safetensors")),
         &["lying.safetensors", "header does not match its data"],
     );
 }
@@ -129,14 +132,8 @@ fn an_unknown_tensor_in_a_weights_file_is_named() {
             ("bias", vec![1], vec![0.0]),
         ],
     );
-    let data = reference("cnn_data.safetensors");
-    let args = [
-        "coherence",
-        "--data",
-        data.to_str().unwrap(),
-        "--weights",
-        path.to_str().unwrap(),
-    ]
-    .map(String::from);
-    refused(&args, &["tensor `bias`", "known: w_pos, w_neg"]);
+    refused(
+        &coherence(&reference("cnn_data.safetensors"), &path),
+        &["tensor `bias`", "known: w_pos, w_neg"],
+    );
 }

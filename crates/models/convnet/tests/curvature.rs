@@ -8,8 +8,8 @@ use burn::tensor::{Device, Tensor};
 use frontier_convnet::{Convnet, ConvnetConfig};
 use frontier_model::{GaussNewton, Loss, Model, Precision, tensor_from, to_f64};
 use frontier_probes::{
-    CurvatureMethod, GenericOptions, coherence_report, generic_coherence_report,
-    per_sample_hessians,
+    CoherenceReport, CurvatureMethod, GenericCoherenceReport, GenericOptions, coherence_report,
+    generic_coherence_report, per_sample_hessians,
 };
 use nalgebra::{DMatrix, DVector};
 use rand::{Rng, SeedableRng};
@@ -114,6 +114,31 @@ fn gauss_newton_hessians<M: Model>(
         .collect()
 }
 
+/// The exact report (generic path with default options: dense for p ≤ 64) and the
+/// Gauss–Newton one (Gram shortcut) of `model` at α = 0.3. The generic path ignores
+/// `rank_one_hessians`, so a [`GaussNewton`] wrapper changes only the second.
+fn both_reports<M: Model>(
+    model: &M,
+    loss: Loss,
+    x: &Tensor<3>,
+    y: &Tensor<1>,
+    forget: &[bool],
+) -> (GenericCoherenceReport, CoherenceReport) {
+    let alpha = 0.3;
+    let exact = generic_coherence_report(
+        model,
+        loss,
+        x.clone(),
+        y.clone(),
+        forget,
+        alpha,
+        &GenericOptions::default(),
+    )
+    .unwrap();
+    let shortcut = coherence_report(model, loss, x.clone(), y.clone(), forget, alpha).unwrap();
+    (exact, shortcut)
+}
+
 #[test]
 fn gauss_newton_is_the_exact_hessian_of_a_model_linear_in_its_parameters() {
     let device = Device::flex();
@@ -135,19 +160,7 @@ fn gauss_newton_is_the_exact_hessian_of_a_model_linear_in_its_parameters() {
             let err = rel(e, g);
             assert!(err < 1e-8, "{loss:?} sample {i}: ‖exact − GN‖/‖GN‖ = {err}");
         }
-        let alpha = 0.3;
-        let dense = generic_coherence_report(
-            &model,
-            loss,
-            x.clone(),
-            y.clone(),
-            &forget,
-            alpha,
-            &GenericOptions::default(),
-        )
-        .unwrap();
-        let shortcut =
-            coherence_report(&model, loss, x.clone(), y.clone(), &forget, alpha).unwrap();
+        let (dense, shortcut) = both_reports(&model, loss, &x, &y, &forget);
         for (name, e, g) in [
             ("sigma", dense.report.sigma, shortcut.sigma),
             ("sigma_r", dense.report.sigma_r, shortcut.sigma_r),
@@ -227,18 +240,7 @@ fn gauss_newton_differs_from_the_exact_hessian_of_the_convnet() {
             && gaps.iter().filter(|&&g| g > 0.5).count() >= 4,
         "Gauss–Newton versus exact: {gaps:?}"
     );
-    let alpha = 0.3;
-    let e = generic_coherence_report(
-        &net,
-        loss,
-        x.clone(),
-        y.clone(),
-        &forget,
-        alpha,
-        &GenericOptions::default(),
-    )
-    .unwrap();
-    let g = coherence_report(&GaussNewton(net), loss, x, y, &forget, alpha).unwrap();
+    let (e, g) = both_reports(&GaussNewton(net), loss, &x, &y, &forget);
     println!("exact: {:?}\nGauss–Newton: {g:?}", e.report);
     assert_eq!(e.method, CurvatureMethod::Dense);
     let gap = (g.sigma_r - e.report.sigma_r).abs() / e.report.sigma_r;
