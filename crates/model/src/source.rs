@@ -170,7 +170,7 @@ fn prepare_file<C: ModelSpec>(
     } else {
         ForgetKind::Random
     });
-    let mut forget = match (kind, &train.forget) {
+    let forget = match (kind, &train.forget) {
         (ForgetKind::Mask, Some(mask)) => {
             let indices: Vec<usize> = (0..n).filter(|&i| mask[i]).collect();
             if indices.is_empty() || indices.len() == n {
@@ -217,7 +217,6 @@ fn prepare_file<C: ModelSpec>(
             train.y[i] = -train.y[i];
         }
     }
-    forget.indices.sort_unstable();
     let data = Dataset {
         forget: forget.mask(n),
         x: train.x,
