@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, ensure};
+use anyhow::{Result, bail, ensure};
 use burn::tensor::Device;
 use frontier_model::file_data::FileContents;
 use frontier_model::{Binary, Loss, Model, ModelSpec, Precision, TensorFile, tensor_from};
@@ -17,6 +17,8 @@ use frontier_probes::{
 };
 use serde::Serialize;
 
+use crate::config::ExperimentConfig;
+use crate::memory::{Estimate, read_header};
 use crate::models::{Registered, WithModel};
 use crate::weights;
 
@@ -28,17 +30,103 @@ pub struct Inputs {
     pub weights: PathBuf,
     /// Class ids to ±1, when the data file's `y` holds class ids.
     pub binary: Option<Binary>,
+    /// The run directory they come from, if any.
+    pub run: Option<PathBuf>,
 }
 
 impl Inputs {
-    /// The two files of a run directory written by `frontier train`.
-    pub fn from_run(dir: &Path) -> Self {
-        Self {
+    /// The two files of a run directory written by `frontier train`, after checking that the
+    /// directory is complete ([`crate::train::check_run`]).
+    pub fn from_run(dir: &Path) -> Result<Self> {
+        crate::train::check_run(dir)?;
+        Ok(Self {
             data: dir.join("data.safetensors"),
             weights: dir.join("weights.safetensors"),
             binary: None,
+            run: Some(dir.to_path_buf()),
+        })
+    }
+
+    /// The loss to probe: `flag` if given, else the run's training loss (logistic without a
+    /// run). A flag that differs from the run's loss is honoured, and said on stderr.
+    pub fn loss(&self, flag: Option<Loss>) -> Result<Loss> {
+        let Some(dir) = &self.run else {
+            return Ok(flag.unwrap_or(Loss::Logistic));
+        };
+        let trained = ExperimentConfig::load(Some(&dir.join("config.resolved.toml")), &[])?
+            .train
+            .loss;
+        match flag {
+            Some(loss) if loss != trained => {
+                eprintln!(
+                    "note: probing the {} loss at the w* of a run trained with the {} loss \
+                     (--loss overrides the run's)",
+                    loss.name(),
+                    trained.name()
+                );
+                Ok(loss)
+            }
+            _ => Ok(trained),
         }
     }
+
+    /// Bytes the report holds at its peak (see the README, "Memory"), from the files' headers:
+    /// the files, the inputs on the host and device, the per-sample gradients [n, p] (f64 on
+    /// the generic path of models without rank-one Hessians) and the n×n matrices.
+    pub fn estimate(&self, precision: Precision) -> Result<Estimate> {
+        let data = read_header(&self.data)?;
+        let weights = read_header(&self.weights)?;
+        let (n, values) = match data.shape("x") {
+            Some(shape) => (
+                shape.first().copied().unwrap_or(0) as f64,
+                shape.iter().map(|&k| k as f64).product(),
+            ),
+            None => (0.0, 0.0),
+        };
+        let generic = weights.metadata.get("model").is_some_and(|m| m != "cnn");
+        Ok(estimate(
+            "frontier coherence",
+            (n, values, weights.elements()),
+            precision,
+            generic,
+        )
+        .arrays(
+            "the two files",
+            1.0,
+            (data.file_bytes + weights.file_bytes) as f64,
+            1.0,
+        ))
+    }
+}
+
+/// Bytes a coherence report holds at its peak for n samples with `values` input values and
+/// p parameters: the inputs on the host (f64) and on the device, the per-sample gradients
+/// [n, p] (f64 on the `generic` path of models without rank-one Hessians) and the n×n Gram
+/// and coherence matrices with their eigen-solves (calibrated in the README, "Memory").
+pub fn estimate(
+    command: &'static str,
+    (n, values, p): (f64, f64, f64),
+    precision: Precision,
+    generic: bool,
+) -> Estimate {
+    let s = match precision {
+        Precision::F32 => 4.0,
+        Precision::F64 => 8.0,
+    };
+    Estimate::new(command)
+        .arrays("inputs x on the host and device", 3.0, values, 8.0)
+        .arrays(
+            format!("per-sample gradients [n, p], n = {n}, p = {p}"),
+            if generic { 6.0 } else { 3.0 },
+            n * p,
+            if generic { 8.0 } else { s },
+        )
+        .arrays(
+            format!("Gram and coherence matrices n×n, n = {n}"),
+            9.0,
+            n * n,
+            8.0,
+        )
 }
 
 /// What `frontier coherence` reports.
@@ -119,6 +207,18 @@ pub fn run(
         data.path(),
         forget.len()
     );
+    if let Some((shape, name)) = weights
+        .names()
+        .into_iter()
+        .filter_map(|name| Some((weights.shape(&name).ok()?, name)))
+        .find(|(shape, _)| shape.contains(&0))
+    {
+        bail!(
+            "{}: tensor `{name}` has shape {shape:?}, expected every dimension at least 1 (a \
+             model with no units has no curvature to probe)",
+            weights.path()
+        );
+    }
     weights::kind(&weights)?.with(Probe {
         weights: &weights,
         contents: &contents,

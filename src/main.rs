@@ -5,8 +5,11 @@ mod bench;
 mod coherence;
 mod config;
 mod figures;
+mod inspect;
+mod memory;
 mod models;
 mod output;
+mod progress;
 mod stability;
 mod tensors;
 mod train;
@@ -16,12 +19,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use frontier_model::{Binary, ForgetKind, Loss, Precision};
 use frontier_stability::{Sampling, SimOptions};
+use frontier_unlearn::Store;
 
 use backend::Backend;
 use config::ExperimentConfig;
+use progress::Mode;
 
 /// mimalloc instead of the system allocator: the CPU backends allocate a fresh buffer for
 /// nearly every tensor operation, and glibc returns large blocks to the kernel on free, so
@@ -35,6 +41,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The most memory a command may use, e.g. `8GiB`, `512MB` or `unlimited` (default: 3/4
+    /// of physical memory). Every command estimates its peak from its sizes first and stops
+    /// with the estimate, before allocating, when it would exceed this.
+    #[arg(long, global = true, value_name = "SIZE")]
+    max_memory: Option<String>,
 }
 
 /// Where tensors live and in which precision.
@@ -45,8 +56,54 @@ struct Compute {
     #[arg(long, value_enum)]
     backend: Option<Backend>,
     /// Float precision of the model's tensors; overrides the config's `dtype`.
-    #[arg(long)]
+    #[arg(long, value_parser = dtype_parser())]
     dtype: Option<Precision>,
+}
+
+/// `--dtype` values, listed in `--help`.
+fn dtype_parser() -> impl TypedValueParser<Value = Precision> {
+    PossibleValuesParser::new(["f32", "f64"]).try_map(|s| s.parse::<Precision>())
+}
+
+/// `--loss` values, listed in `--help`.
+fn loss_parser() -> impl TypedValueParser<Value = Loss> {
+    PossibleValuesParser::new(["logistic", "squared"]).try_map(|s| s.parse::<Loss>())
+}
+
+/// How grids run and where their cache lives (`heatmap` and `sweep`).
+#[derive(Args)]
+struct GridArgs {
+    /// Cache folder for resumable grids: one folder per config hash, listed with what each
+    /// holds in `index.csv`.
+    #[arg(long, default_value = "runs")]
+    runs: PathBuf,
+    /// Recompute cached grid cells.
+    #[arg(long)]
+    force: bool,
+    /// How the unlearning runs of a grid advance: all together as batched tensors, or
+    /// one model at a time (cells in parallel); `auto` batches on wgpu only. Same
+    /// results up to rounding.
+    #[arg(long, value_enum, default_value = "auto")]
+    batching: figures::Batching,
+    /// Run the model figures (kinds `grid` and `coherence`) with this registered model
+    /// instead of their own: its registered figure config and logistic pre-training η
+    /// replace theirs, and the files carry its name (e.g. `figure4_mlp_batch_alpha.png`).
+    #[arg(long, value_enum)]
+    model: Option<models::ModelKind>,
+    /// Merge each config's `[quick]` table over it: small grids for smoke tests (the whole
+    /// committed set in under 10 s on a 2-core CPU).
+    #[arg(long)]
+    quick: bool,
+    /// No progress bars, progress lines or notes on stderr (the files written still go to
+    /// stdout).
+    #[arg(long)]
+    quiet: bool,
+    /// Load, resolve and check every config and print what would run (panels, cells, seeds);
+    /// compute and write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    compute: Compute,
 }
 
 #[derive(Subcommand)]
@@ -96,9 +153,11 @@ enum Command {
         /// A run directory written by `frontier train` (instead of --data/--weights).
         #[arg(long, required_unless_present = "data")]
         run: Option<PathBuf>,
-        /// The loss whose curvature is probed.
-        #[arg(long, default_value = "logistic")]
-        loss: Loss,
+        /// The loss whose curvature is probed [default: with --run, the loss the run was
+        /// trained with (another value probes that loss at the run's w* and says so on
+        /// stderr); with --data/--weights, logistic].
+        #[arg(long, value_parser = loss_parser())]
+        loss: Option<Loss>,
         /// Mixing ratio α ∈ [0, 1] (weight of the forget term) for H_α and σ_U.
         #[arg(long, default_value_t = 0.5)]
         alpha: f64,
@@ -111,8 +170,9 @@ enum Command {
     /// Stability criteria (ρ(T), first moment, coherence bound, Lyapunov, simulation) for
     /// per-sample Hessians given in a safetensors file.
     Stability {
-        /// File with `retain_g` [n_r, p] + `retain_c` \[n_r\] (rank one) or `retain_h`
-        /// [n_r, p, p] (dense), and optionally the same for `forget_*`.
+        /// File with `retain_g` [n_r, p] + `retain_c` (n_r values; rank one) or `retain_h`
+        /// [n_r, p, p] (dense), and optionally the same for `forget_*`; or a precomputed
+        /// `gram` [n, n] with `retain_c` (and `forget_c`) and the metadata key `params` = p.
         #[arg(long)]
         hessians: PathBuf,
         /// Learning rate η (> 0).
@@ -139,6 +199,10 @@ enum Command {
         /// Seed of the simulation.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// A simulated run diverges at the first step with ‖u‖² ≥ threshold·‖u₀‖² (> 1; `inf`
+        /// never).
+        #[arg(long, default_value_t = 1000.0)]
+        threshold: f64,
         /// Print exactly one JSON object instead of a table.
         #[arg(long)]
         json: bool,
@@ -168,32 +232,50 @@ enum Command {
         #[command(flatten)]
         compute: Compute,
     },
-    /// Regenerate every figure (PNG + CSV of its grid) into assets/figures/.
+    /// Regenerate the figures from their configs (`assets/configs/figures/*.toml`): each PNG
+    /// with its CSV and resolved config (`<stem>.config.toml`) into assets/figures/.
     Heatmap {
-        /// Small grids (about a minute for the whole set), for smoke tests.
-        #[arg(long)]
-        quick: bool,
-        /// Only these figures (repeatable); all when omitted.
+        /// Run these config files instead of the committed figures (repeatable).
+        #[arg(long, value_name = "FILE", conflicts_with = "only")]
+        config: Vec<PathBuf>,
+        /// Only these committed figures (repeatable): figure1, figure2, figure3, figure4,
+        /// figure5, figure6, figure7 (the file stems in assets/configs/figures); all when
+        /// omitted.
         #[arg(long, value_name = "NAME")]
         only: Vec<String>,
         /// Output folder.
         #[arg(long, default_value = "assets/figures")]
         out: PathBuf,
-        /// Cache folder for resumable grids.
-        #[arg(long, default_value = "runs")]
-        runs: PathBuf,
-        /// Recompute cached grid cells.
+        #[command(flatten)]
+        grid: GridArgs,
+    },
+    /// Run a grid of your own: one or two axes over B, B_f, α, SNR, η, the step budget,
+    /// n_f, the forget fraction or kind, the loss or label noise (a third as panels), any
+    /// registered model; writes the CSV (one row per cell), the heatmap PNG with predicted
+    /// boundaries (a line plot for one axis) and the resolved config. See
+    /// assets/configs/sweeps/.
+    Sweep {
+        /// The sweep config (TOML, `kind = "grid"`, which may be omitted).
         #[arg(long)]
-        force: bool,
-        /// How the unlearning runs of a grid advance: all together as batched tensors, or
-        /// one model at a time (cells in parallel); `auto` batches on wgpu only. Same
-        /// results up to rounding.
-        #[arg(long, value_enum, default_value = "auto")]
-        batching: figures::Batching,
-        /// The model of figures 3–6 (their files are named after it); figures 1, 2 and 7
-        /// ignore it.
-        #[arg(long, value_enum, default_value = "cnn")]
-        model: models::ModelKind,
+        config: PathBuf,
+        /// Override one config key, e.g. `--set grid.reps=3` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// Output folder.
+        #[arg(long, default_value = "sweeps")]
+        out: PathBuf,
+        #[command(flatten)]
+        grid: GridArgs,
+    },
+    /// One unlearning run from a `frontier train` run directory, in detail: the trajectory
+    /// (every outcome every k steps) as CSV and line plots, the outcome, and the unlearned
+    /// weights. The retrain reference (same initialisation, retain set only) is computed.
+    Unlearn {
+        #[command(flatten)]
+        args: inspect::Args,
+        /// No notes on stderr.
+        #[arg(long)]
+        quiet: bool,
         #[command(flatten)]
         compute: Compute,
     },
@@ -237,6 +319,19 @@ enum BenchTarget {
         #[command(flatten)]
         compute: Compute,
     },
+    /// The stages of `frontier stability` (reduction to the curvature span, ρ(T), first
+    /// moment, simulation, coherence) on a random rank-one problem.
+    Stability {
+        /// Retain samples n_r.
+        #[arg(long, default_value_t = 1000)]
+        n: usize,
+        /// Forget samples n_f (0: plain SGD).
+        #[arg(long, default_value_t = 0)]
+        n_forget: usize,
+        /// Parameter count p.
+        #[arg(long, default_value_t = 50_000)]
+        p: usize,
+    },
 }
 
 /// Batch sampling scheme on the command line.
@@ -278,6 +373,7 @@ impl Compute {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    let budget = memory::Budget::new(cli.max_memory.as_deref())?;
     match cli.command {
         Command::Train {
             config,
@@ -304,6 +400,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             let mut cfg = ExperimentConfig::load(config.as_deref(), &overrides)?;
             cfg.dtype = compute.dtype.unwrap_or(cfg.dtype);
+            train::estimate(&cfg)?.check(&budget)?;
             let device = compute.device(cfg.dtype)?;
             let trained = train::train(&cfg, &device)?;
             train::write_run(&out, &cfg, &trained)?;
@@ -340,15 +437,18 @@ fn run(cli: Cli) -> Result<()> {
             compute,
         } => {
             let inputs = match (run, data, weights) {
-                (Some(dir), _, _) => coherence::Inputs::from_run(&dir),
+                (Some(dir), _, _) => coherence::Inputs::from_run(&dir)?,
                 (None, Some(data), Some(weights)) => coherence::Inputs {
                     data,
                     weights,
                     binary,
+                    run: None,
                 },
                 _ => anyhow::bail!("give --run DIR, or both --data and --weights"),
             };
+            let loss = inputs.loss(loss)?;
             let precision = compute.precision_or_best();
+            inputs.estimate(precision)?.check(&budget)?;
             let report =
                 coherence::run(&inputs, loss, alpha, &compute.device(precision)?, precision)?;
             if json {
@@ -368,6 +468,7 @@ fn run(cli: Cli) -> Result<()> {
             steps,
             reps,
             seed,
+            threshold,
             json,
         } => {
             let args = stability::Args {
@@ -380,10 +481,11 @@ fn run(cli: Cli) -> Result<()> {
                     steps,
                     reps,
                     seed,
+                    threshold,
                     ..SimOptions::default()
                 },
             };
-            let report = stability::run(&hessians, &args)?;
+            let report = stability::run(&hessians, &args, &budget)?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
@@ -423,6 +525,7 @@ fn run(cli: Cli) -> Result<()> {
                 figures_out,
                 out,
             };
+            bench::estimate(&opts, &target).check(&budget)?;
             bench::suite(&opts, &target).map(|_| ())
         }
         Command::Bench {
@@ -445,6 +548,15 @@ fn run(cli: Cli) -> Result<()> {
                 m,
                 patches,
             };
+            let (nf, values) = (n as f64, n as f64 * patches as f64 * d as f64);
+            let params = 2.0 * m as f64 * d as f64;
+            coherence::estimate(
+                "frontier bench coherence",
+                (nf, values, params),
+                precision,
+                false,
+            )
+            .check(&budget)?;
             bench::coherence(&size, &compute.device(precision)?, precision)
         }
         Command::Bench {
@@ -465,31 +577,78 @@ fn run(cli: Cli) -> Result<()> {
             };
             bench::convnet(&bench, &compute.device(precision)?, precision)
         }
+        Command::Bench {
+            target: Some(BenchTarget::Stability { n, n_forget, p }),
+            ..
+        } => bench::stability(&bench::StabilitySize {
+            n_retain: n,
+            n_forget,
+            p,
+        }),
         Command::Heatmap {
-            quick,
+            config,
             only,
             out,
-            runs,
-            force,
-            batching,
-            model,
-            compute,
+            grid,
         } => {
-            let figures = figures::select(&only)?;
-            let backend = compute.backend.unwrap_or_else(Backend::default_compiled);
-            let precision = compute.dtype.unwrap_or(Precision::F32);
-            let ctx = figures::Context {
-                out,
-                quick,
-                device: compute.device(precision)?,
-                precision,
-                runs,
-                force,
-                batched: batching.batched(backend),
-                model,
+            let paths = if config.is_empty() {
+                figures::committed(std::path::Path::new(figures::COMMITTED), &only)?
+            } else {
+                config
             };
-            figures::run_all(&figures, &ctx)
+            let names: Vec<String> = paths
+                .iter()
+                .filter_map(|p| Some(p.file_stem()?.to_string_lossy().into_owned()))
+                .collect();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            memory::figures("frontier heatmap", &names).check(&budget)?;
+            figures::run_all(&paths, &grid.context(out)?)
         }
+        Command::Sweep {
+            config,
+            overrides,
+            out,
+            grid,
+        } => {
+            let ctx = grid.context(out)?;
+            let mut file = figures::spec::ConfigFile::load(&config, ctx.quick, &overrides)?;
+            match file.kind.as_deref() {
+                None | Some("grid") => file.kind = Some("grid".into()),
+                Some(other) => anyhow::bail!(
+                    "{}: a sweep is a `kind = \"grid\"` config, got kind `{other}` (run it with \
+                     `frontier heatmap --config`)",
+                    config.display()
+                ),
+            }
+            figures::run_all_files(&[file], &ctx)
+        }
+        Command::Unlearn {
+            args,
+            quiet,
+            compute,
+        } => inspect::run(&args, &compute, Mode::detect(quiet)),
+    }
+}
+
+impl GridArgs {
+    /// The figures' context writing into `out`.
+    fn context(self, out: PathBuf) -> Result<figures::Context> {
+        let backend = self
+            .compute
+            .backend
+            .unwrap_or_else(Backend::default_compiled);
+        Ok(figures::Context {
+            out,
+            quick: self.quick,
+            device: backend.device(self.compute.dtype.unwrap_or(Precision::F32))?,
+            dtype: self.compute.dtype,
+            store: Store::at(self.runs),
+            force: self.force,
+            batched: self.batching.batched(backend),
+            model: self.model,
+            mode: Mode::detect(self.quiet),
+            dry_run: self.dry_run,
+        })
     }
 }
 

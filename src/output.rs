@@ -1,19 +1,32 @@
-//! Writing outputs safely: every file goes to a temporary name first and is renamed into
-//! place, so an interrupted run never leaves a half-written file.
+//! Writing outputs safely: every file goes through [`frontier_common::write_atomic`] (a
+//! temporary name unique per process and call, renamed into place, removed on failure), so an
+//! interrupted or failing run never leaves a half-written or empty file under a final name.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use frontier_common::Table;
+use serde::Serialize;
 
-/// Writes `bytes` to `path` atomically (temporary file in the same folder, then rename).
+/// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("cannot move {} into place", path.display()))
+    frontier_common::write_atomic(path, bytes)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Writes `table` as CSV to `path` (atomically); returns the path.
+pub fn write_table(path: &Path, table: &Table) -> Result<PathBuf> {
+    let bytes = table
+        .to_csv()
+        .with_context(|| format!("cannot encode {}", path.display()))?;
+    write_atomic(path, &bytes)?;
+    Ok(path.to_path_buf())
+}
+
+/// Writes serialisable rows (structs of plain fields, one column per field) as CSV.
+pub fn write_rows<R: Serialize>(path: &Path, rows: impl IntoIterator<Item = R>) -> Result<PathBuf> {
+    let table = Table::from_rows(rows).with_context(|| format!("rows of {}", path.display()))?;
+    write_table(path, &table)
 }
 
 /// Creates `dir` and its parents.

@@ -25,8 +25,10 @@ use rand_chacha::ChaCha8Rng;
 
 use super::{SuiteOptions, Target, Timing, repeat, timed};
 use crate::backend::Backend;
-use crate::figures::{Batching, Context, FIGURES};
-use crate::models::ModelKind;
+use crate::figures::spec::ConfigFile;
+use crate::figures::{Batching, Context};
+use crate::progress::Mode;
+use frontier_unlearn::Store;
 
 /// One timed kernel at one size.
 pub struct Measured {
@@ -86,6 +88,52 @@ pub fn all(
         opts.reps,
         if opts.quick { 20 } else { 100 },
     )?)
+}
+
+/// Bytes the suite holds at its peak: its largest CNN problem (as a coherence report of that
+/// size), three square matrices of the largest matmul, the timings, and with `--figures` the
+/// largest figure.
+pub fn estimate(opts: &SuiteOptions, target: &Target) -> crate::memory::Estimate {
+    let (n, d, m) = if opts.quick {
+        CNN_SIZES_QUICK[0]
+    } else {
+        CNN_SIZES[CNN_SIZES.len() - 1]
+    };
+    let matmul: f64 = match (opts.quick, target.backend) {
+        (true, _) => 128.0,
+        (false, Backend::Wgpu) => 4096.0,
+        (false, _) => 2048.0,
+    };
+    let bytes = match target.precision {
+        frontier_model::Precision::F32 => 4.0,
+        frontier_model::Precision::F64 => 8.0,
+    };
+    let (n, d, m) = (n as f64, d as f64, m as f64);
+    let figures: Vec<&str> = if opts.figures {
+        crate::memory::figure_names()
+    } else {
+        Vec::new()
+    };
+    let peak_figure = crate::memory::figures("frontier bench", &figures).total();
+    crate::coherence::estimate(
+        "frontier bench",
+        (n, n * PATCHES as f64 * d, 2.0 * m * d),
+        target.precision,
+        false,
+    )
+    .arrays(
+        "square matmul operands and product",
+        3.0,
+        matmul * matmul,
+        bytes,
+    )
+    .arrays(
+        format!("timings of --reps {}", opts.reps),
+        16.0,
+        opts.reps as f64,
+        8.0,
+    )
+    .arrays("the largest figure (--figures)", 1.0, peak_figure, 1.0)
 }
 
 /// A random [rows, cols] tensor on the target.
@@ -347,15 +395,17 @@ fn simulator_step(reps: usize, r: usize) -> Result<Measured> {
     })
 }
 
-/// Every figure once, each into a fresh temporary output and cache folder (so nothing is
-/// cached), at `--quick` scale when `opts.quick`.
+/// Every committed figure once, each into a fresh temporary output and cache folder (so
+/// nothing is cached), at `--quick` scale when `opts.quick`.
 pub fn figures(
     opts: &SuiteOptions,
     target: &Target,
-    emit: &mut dyn FnMut(&'static str, Timing) -> Result<()>,
+    emit: &mut dyn FnMut(&str, Timing) -> Result<()>,
 ) -> Result<()> {
     let scratch = tempfile::tempdir()?;
-    for figure in FIGURES {
+    let paths = crate::figures::committed(std::path::Path::new(crate::figures::COMMITTED), &[])?;
+    for path in &paths {
+        let file = ConfigFile::load(path, opts.quick, &[])?;
         let ctx = Context {
             out: opts
                 .figures_out
@@ -363,17 +413,18 @@ pub fn figures(
                 .unwrap_or_else(|| scratch.path().join("figures")),
             quick: opts.quick,
             device: target.device.clone(),
-            precision: target.precision,
-            runs: scratch.path().join(format!("runs_{}", figure.name)),
+            dtype: None,
+            store: Store::at(scratch.path().join(format!("runs_{}", file.name))),
             force: false,
             batched: Batching::Auto.batched(target.backend),
-            model: ModelKind::Cnn,
+            model: None,
+            mode: Mode::Quiet,
+            dry_run: false,
         };
-        crate::output::create_dir(&ctx.out)?;
-        let (seconds, written) = timed(|| (figure.run)(&ctx));
+        let (seconds, written) = timed(|| crate::figures::run_file(&file, &ctx, &file.name));
         written?;
         emit(
-            figure.name,
+            &file.name,
             Timing {
                 median: seconds,
                 min: seconds,

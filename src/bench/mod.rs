@@ -6,6 +6,9 @@
 mod coherence;
 mod convnet;
 mod kernels;
+mod stability;
+
+pub use kernels::estimate;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -18,6 +21,7 @@ use serde::Serialize;
 use crate::backend::Backend;
 pub use coherence::{CoherenceSize, coherence};
 pub use convnet::{ConvnetBench, convnet};
+pub use stability::{StabilitySize, stability};
 
 /// Seconds taken by `f`, and its result.
 fn timed<T>(f: impl FnOnce() -> T) -> (f64, T) {
@@ -192,7 +196,7 @@ pub fn suite(opts: &SuiteOptions, target: &Target) -> Result<PathBuf> {
             flops,
             gflops,
         });
-        crate::figures::write_csv(&path, &rows).map(drop)
+        crate::output::write_rows(&path, &rows).map(drop)
     };
     kernels::all(opts, target, &mut |m| {
         record("kernel", m.name, m.size, opts.reps, m.timing, m.flops)

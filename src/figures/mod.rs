@@ -1,41 +1,78 @@
-//! `frontier heatmap`: the registry of figures. Each figure writes its PNG(s) and the CSV of
-//! its grid(s) into the output folder and returns the paths it wrote.
+//! `frontier heatmap` and `frontier sweep`: load a config file, run it, render it. Every
+//! figure is a TOML file (`assets/configs/figures/figure<i>.toml`); its `kind` picks the code
+//! that computes it ([`KINDS`]), everything else (sizes, losses, η, budgets, axes and their
+//! values, seeds, criteria, panels) is in the file. Each output PNG gets its CSV and its
+//! resolved config (`<stem>.config.toml`) beside it.
 
-mod cnn;
+mod coherence;
+pub mod grid;
 mod hessian;
 mod models;
 mod render;
+pub mod spec;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 use burn::tensor::Device;
 use frontier_model::Precision;
+use frontier_unlearn::Store;
 
 use crate::backend::Backend;
 use crate::models::ModelKind;
+use crate::progress::Mode;
+use spec::ConfigFile;
 
-pub use render::write_csv;
+/// The kinds of figure a config file can ask for, with what each computes.
+pub const KINDS: [(&str, &str); 5] = [
+    (
+        "hessian_sgd",
+        "the linear Hessian test of SGD over batch size × coherence (synthetic Hessians)",
+    ),
+    (
+        "hessian_unlearning",
+        "the linear Hessian test of unlearning: B × α per forget placement, α × alignment",
+    ),
+    (
+        "coherence",
+        "σ, σ_R, σ_F, σ_RF, σ_U of a pre-trained model versus SNR, per panel",
+    ),
+    (
+        "grid",
+        "grids of real unlearning runs over one or two parameters, panels, predicted boundaries",
+    ),
+    (
+        "models",
+        "coherence versus SNR of several registered models on the same data",
+    ),
+];
+
+/// Where the committed figure configs live (relative to the working directory).
+pub const COMMITTED: &str = "assets/configs/figures";
 
 /// What every figure gets.
 pub struct Context {
-    /// Output folder (`assets/figures` by default).
+    /// Output folder.
     pub out: PathBuf,
-    /// Small grids, for smoke tests (about a minute for the whole set).
+    /// Merge each file's `[quick]` table (small grids, for smoke tests).
     pub quick: bool,
     /// The Burn device for model work.
     pub device: Device,
-    /// Float precision of the model's tensors on that device.
-    pub precision: Precision,
-    /// Cache root for resumable grids (`runs/`).
-    pub runs: PathBuf,
+    /// `--dtype`: the model tensors' precision, replacing the configs' (`None`: theirs).
+    pub dtype: Option<Precision>,
+    /// The cache of grids and runs.
+    pub store: Store,
     /// Recompute cached cells.
     pub force: bool,
-    /// The model of figures 3–6 (`--model`); figures 1, 2 and 7 ignore it.
-    pub model: ModelKind,
-    /// Advance all runs of a CNN grid together as batched tensors (false: one at a time).
+    /// Advance all runs of a grid together as batched tensors (false: one at a time).
     pub batched: bool,
+    /// `--model`: run model figures with this registered model instead of their own.
+    pub model: Option<ModelKind>,
+    /// How progress and notes reach the user.
+    pub mode: Mode,
+    /// Only load, resolve and check each config and print what would run (`--dry-run`).
+    pub dry_run: bool,
 }
 
 /// How the unlearning runs of a grid advance (`--batching`).
@@ -62,68 +99,239 @@ impl Batching {
     }
 }
 
-/// One figure (or group of panels) of SCIENCE.md §6.
-pub struct Figure {
-    /// Name used by `--only`, and the stem of its files.
-    pub name: &'static str,
-    /// One line on what it shows.
-    pub about: &'static str,
-    /// Computes and writes the figure; returns the files written.
-    pub run: fn(&Context) -> Result<Vec<PathBuf>>,
-}
-
-/// Every figure, in the order `frontier heatmap` produces them.
-pub const FIGURES: &[Figure] = &[
-    hessian::FIGURE1,
-    hessian::FIGURE2,
-    cnn::FIGURE3,
-    cnn::FIGURE4,
-    cnn::FIGURE5,
-    cnn::FIGURE6,
-    models::FIGURE7,
-];
-
-/// The figures named by `only` (all when empty); an unknown name is an error listing the known.
-pub fn select(only: &[String]) -> Result<Vec<&'static Figure>> {
+/// The committed figure configs in `dir` (every `*.toml`, by name), or those named by
+/// `only` (file stems); an unknown name is an error listing the known ones.
+pub fn committed(dir: &Path, only: &[String]) -> Result<Vec<PathBuf>> {
+    let mut all: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot list the figure configs in {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    all.sort();
     if only.is_empty() {
-        return Ok(FIGURES.iter().collect());
+        return Ok(all);
     }
+    let stem = |p: &Path| p.file_stem().map(|s| s.to_string_lossy().into_owned());
     only.iter()
-        .map(|name| match FIGURES.iter().find(|f| f.name == name) {
-            Some(f) => Ok(f),
-            None => bail!(
-                "unknown figure `{name}`: expected one of {}",
-                FIGURES
-                    .iter()
-                    .map(|f| f.name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        })
+        .map(
+            |name| match all.iter().find(|p| stem(p).as_deref() == Some(name)) {
+                Some(p) => Ok(p.clone()),
+                None => bail!(
+                    "unknown figure `{name}`: expected one of {} (the configs in {})",
+                    all.iter()
+                        .filter_map(|p| stem(p))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    dir.display()
+                ),
+            },
+        )
         .collect()
 }
 
-/// Runs `figures`, printing what each wrote and how long it took.
-pub fn run_all(figures: &[&Figure], ctx: &Context) -> Result<()> {
-    crate::output::create_dir(&ctx.out)?;
+/// Loads every file of `paths` (all before any runs, so a bad one stops nothing half-way),
+/// then runs them with [`run_all_files`].
+pub fn run_all(paths: &[PathBuf], ctx: &Context) -> Result<()> {
+    let files = paths
+        .iter()
+        .map(|p| ConfigFile::load(p, ctx.quick, &[]))
+        .collect::<Result<Vec<_>>>()?;
+    run_all_files(&files, ctx)
+}
+
+/// Runs each of `files` in turn, printing what each wrote (stdout) and how long it took
+/// (stderr, unless quiet).
+pub fn run_all_files(files: &[ConfigFile], ctx: &Context) -> Result<()> {
     let total = Instant::now();
-    for figure in figures {
+    for (i, file) in files.iter().enumerate() {
         let start = Instant::now();
-        eprintln!("{}: {}", figure.name, figure.about);
-        let written = (figure.run)(ctx)?;
-        eprintln!(
+        let label = format!("{} ({} of {})", file.name, i + 1, files.len());
+        ctx.mode.note(format!("{label}: {}", about(file)));
+        let written = run_file(file, ctx, &label)?;
+        if ctx.dry_run {
+            continue;
+        }
+        ctx.mode.note(format!(
             "{}: done in {:.1} s",
-            figure.name,
+            file.name,
             start.elapsed().as_secs_f64()
-        );
+        ));
         for path in written {
-            println!("{}", display(&path));
+            println!("{}", path.display());
         }
     }
-    eprintln!("all figures done in {:.1} s", total.elapsed().as_secs_f64());
+    ctx.mode.note(format!(
+        "all figures done in {:.1} s",
+        total.elapsed().as_secs_f64()
+    ));
     Ok(())
 }
 
-fn display(path: &Path) -> String {
-    path.display().to_string()
+/// The file's `about` line, or its kind's description.
+fn about(file: &ConfigFile) -> String {
+    match file.table.get("about").and_then(|v| v.as_str()) {
+        Some(about) => about.to_string(),
+        None => KINDS
+            .iter()
+            .find(|(k, _)| Some(*k) == file.kind.as_deref())
+            .map_or_else(String::new, |(_, what)| what.to_string()),
+    }
+}
+
+/// Runs one config file by its kind; `label` names it in progress lines (e.g. "figure4 (4
+/// of 7)"). Returns the files written (none for a dry run, which prints what would run).
+pub fn run_file(file: &ConfigFile, ctx: &Context, label: &str) -> Result<Vec<PathBuf>> {
+    let Some(kind) = file.kind.as_deref() else {
+        bail!(
+            "{}: no `kind`: expected one of {}",
+            file.path.display(),
+            kind_names()
+        );
+    };
+    match kind {
+        "hessian_sgd" => hessian::sgd(file, ctx, label),
+        "hessian_unlearning" => hessian::unlearning(file, ctx, label),
+        "coherence" => coherence::run(file, ctx, label),
+        "grid" => grid::run(file, ctx, label),
+        "models" => models::run(file, ctx, label),
+        other => bail!(
+            "{}: unknown kind `{other}`: expected one of {}",
+            file.path.display(),
+            kind_names()
+        ),
+    }
+}
+
+/// Under `--dry-run`, prints `plan` (what `file` would run) and says to stop.
+fn planned(ctx: &Context, file: &ConfigFile, plan: impl std::fmt::Display) -> bool {
+    if ctx.dry_run {
+        println!("{}: {plan}", file.path.display());
+    }
+    ctx.dry_run
+}
+
+fn kind_names() -> String {
+    KINDS.map(|(k, _)| k).join(", ")
+}
+
+/// The registered model named `name` (a `model` key of `file`).
+fn model_named(file: &ConfigFile, name: &str) -> Result<ModelKind> {
+    <ModelKind as clap::ValueEnum>::from_str(name, false).map_err(|_| {
+        anyhow::anyhow!(
+            "{}: unknown model `{name}`: expected one of {}",
+            file.path.display(),
+            ModelKind::all()
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
+}
+
+/// The model a model figure runs (`--model` when given, else the file's `model`), and, when
+/// `--model` names another model than the file's, the swap to apply to every setup.
+fn model_of(
+    file: &ConfigFile,
+    ctx: &Context,
+    configured: &str,
+) -> Result<(ModelKind, Option<ModelSwap>)> {
+    let own = model_named(file, configured)?;
+    match ctx.model {
+        Some(kind) if kind != own => Ok((kind, Some(kind.with(ModelSwap::of(ctx.quick))?))),
+        _ => Ok((own, None)),
+    }
+}
+
+/// A model figure (kinds `grid` and `coherence`) on its way to run: the file, the context,
+/// the progress label, the typed settings `F` and the `--model` swap, if any. Each kind runs
+/// it for its model through [`crate::models::WithModel`].
+pub struct ModelFigure<'a, F> {
+    /// The config file.
+    pub file: &'a ConfigFile,
+    /// What every figure gets.
+    pub ctx: &'a Context,
+    /// Names the figure in progress lines.
+    pub label: &'a str,
+    /// The kind's settings.
+    pub figure: F,
+    /// `--model` naming another model than the file's.
+    pub swap: Option<ModelSwap>,
+}
+
+impl<'a, F> ModelFigure<'a, F>
+where
+    ModelFigure<'a, F>: crate::models::WithModel<Output = Result<Vec<PathBuf>>>,
+{
+    /// Runs `figure` (of `file`, made for the registered model `model`) with its model or
+    /// `--model`'s.
+    pub fn run(
+        file: &'a ConfigFile,
+        ctx: &'a Context,
+        label: &'a str,
+        figure: F,
+        model: &str,
+    ) -> Result<Vec<PathBuf>> {
+        let (kind, swap) = model_of(file, ctx, model)?;
+        kind.with(ModelFigure {
+            file,
+            ctx,
+            label,
+            figure,
+            swap,
+        })
+    }
+}
+
+/// `--model NAME` on a figure made for another model: NAME's registered figure config
+/// (`crate::models`, its `--quick` one under `--quick`) replaces the setup's `model` table,
+/// and its registered logistic pre-training η replaces the η of every logistic setup.
+pub struct ModelSwap {
+    model: toml::Table,
+    logistic_eta: f64,
+    quick: bool,
+}
+
+impl ModelSwap {
+    /// The swap for `--quick` or the full scale, to be run by [`ModelKind::with`].
+    fn of(quick: bool) -> ModelSwap {
+        ModelSwap {
+            model: toml::Table::new(),
+            logistic_eta: 0.0,
+            quick,
+        }
+    }
+
+    /// Applies the swap to a setup table (`data`, `model`, `pretrain`, `precision`).
+    fn apply(&self, setup: &mut toml::Table) {
+        setup.insert("model".into(), toml::Value::Table(self.model.clone()));
+        let pretrain = setup
+            .entry("pretrain")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if let Some(pretrain) = pretrain.as_table_mut() {
+            let logistic = pretrain
+                .get("loss")
+                .and_then(|l| l.as_str())
+                .is_none_or(|l| l == "logistic");
+            if logistic {
+                pretrain.insert("eta".into(), toml::Value::Float(self.logistic_eta));
+            }
+        }
+    }
+}
+
+impl crate::models::WithModel for ModelSwap {
+    type Output = Result<ModelSwap>;
+
+    fn run<C: frontier_model::ModelSpec>(
+        self,
+        model: crate::models::Registered<C>,
+    ) -> Result<ModelSwap> {
+        Ok(ModelSwap {
+            model: toml::Table::try_from(model.config(self.quick))
+                .context("the registered model config")?,
+            logistic_eta: model.pretrain_eta,
+            quick: self.quick,
+        })
+    }
 }

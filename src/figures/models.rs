@@ -1,4 +1,4 @@
-//! Figure 7: coherence versus SNR for every registered model (`crate::models`), each through
+//! Kind `models` (figure 7): coherence versus SNR of several registered models, each through
 //! the curvature path it calls for (the rank-one shortcut, or the generic finite-difference
 //! path for a model whose per-sample Hessians are not rank one), on the same data and forget
 //! sets. Runs in f64 on a CPU backend whatever `--backend` says: the finite-difference probes
@@ -8,29 +8,56 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use burn::tensor::Device;
+use frontier_common::{Progress, Stat, par_map};
 use frontier_model::{
-    DataConfig, Dataset, DeviceData, Loss, ModelSpec, Precision, TrainConfig, pretrain,
+    DataConfig, Dataset, DeviceData, ModelSpec, Precision, TrainConfig, pretrain,
 };
-use frontier_plot::{Axis, LinePlot, Series};
+use frontier_plot::{Axis as PlotAxis, LinePlot, Series, lines_png};
 use frontier_probes::{GenericOptions, model_coherence_report};
-use frontier_stability::parallel::par_map;
-use frontier_unlearn::grid::Stat;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::render::write_csv;
-use super::{Context, Figure};
+use super::render::Outputs;
+use super::spec::ConfigFile;
+use super::{Context, model_named, planned};
 use crate::backend::Backend;
-use crate::models::{ModelKind, Registered, WithModel};
+use crate::models::{Registered, WithModel};
 
-/// Figure 7.
-pub const FIGURE7: Figure = Figure {
-    name: "figure7",
-    about: "every registered model: σ_R and σ_RF at w* versus SNR",
-    run: run_figure7,
-};
+/// Figure 7's settings (kind `models`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelsFigure {
+    /// One line on what it shows.
+    pub about: String,
+    /// Output files: `<file name>_<models>_<stem>` with the models named "b_vs_a" (the added
+    /// models against the first).
+    pub stem: String,
+    /// The SNRs (x axis).
+    pub snrs: Vec<f64>,
+    /// Seeds per SNR: seed r is the data's seed (each model keeps its own init seed).
+    pub seeds: u64,
+    /// Mixing ratio α of the coherence report (σ_R and σ_RF do not depend on it).
+    pub alpha: f64,
+    /// The data (`snr` and `seed` are set per run).
+    pub data: DataConfig,
+    /// Pre-training (its `eta` is replaced by each model's `pretrain_eta`); its loss is the
+    /// probed loss.
+    pub pretrain: TrainConfig,
+    /// The models, in legend order.
+    pub models: Vec<ModelEntry>,
+}
 
-/// Mixing ratio of the coherence report (σ_R and σ_RF do not depend on it).
-const ALPHA: f64 = 0.5;
+/// One model of the figure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelEntry {
+    /// A registered model (`cnn`, `mlp`).
+    pub kind: String,
+    /// Its pre-training η.
+    pub pretrain_eta: f64,
+    /// Its config (the model's keys, e.g. `m` for the CNN, `hidden` for the MLP).
+    #[serde(default)]
+    pub config: toml::Table,
+}
 
 /// One trained model's coherence.
 #[derive(Serialize)]
@@ -45,8 +72,11 @@ struct Row {
     test_accuracy: f64,
 }
 
-/// Pre-trains one registered model on one data set and probes it.
+/// Pre-trains one model on one data set and probes it.
 struct Probe<'a> {
+    file: &'a ConfigFile,
+    entry: &'a ModelEntry,
+    figure: &'a ModelsFigure,
     data_cfg: &'a DataConfig,
     data: &'a Dataset,
     on_device: &'a DeviceData,
@@ -57,21 +87,23 @@ impl WithModel for Probe<'_> {
     type Output = Result<Row>;
 
     fn run<C: ModelSpec>(self, model: Registered<C>) -> Result<Row> {
-        let mut net = model
-            .config
-            .init(self.data_cfg, self.device, Precision::F64)?;
+        let config: C = self.file.parse_value(
+            &format!("models `{}`", self.entry.kind),
+            toml::Value::Table(self.entry.config.clone()),
+        )?;
+        let mut net = config.init(self.data_cfg, self.device, Precision::F64)?;
         let train = TrainConfig {
-            eta: model.pretrain_eta,
-            ..TrainConfig::default()
+            eta: self.entry.pretrain_eta,
+            ..self.figure.pretrain.clone()
         };
         let report = pretrain(&mut net, self.on_device, &train)?;
         let c = model_coherence_report(
             &net,
-            Loss::Logistic,
+            train.loss,
             self.on_device.x.clone(),
             self.on_device.y.clone(),
             &self.data.forget,
-            ALPHA,
+            self.figure.alpha,
             &GenericOptions::default(),
         )?;
         Ok(Row {
@@ -87,22 +119,29 @@ impl WithModel for Probe<'_> {
     }
 }
 
-/// How a registered model appears in the title and caption.
+/// How a model appears in the title and caption.
 struct Described {
     name: &'static str,
     /// e.g. "CNN (m = 10, rank-one)".
     title: String,
     rank_one: bool,
-    pretrain_eta: f64,
 }
 
-/// Describes one registered model.
-struct Describe;
+/// Describes one model of the figure (and checks its config).
+struct Describe<'a> {
+    file: &'a ConfigFile,
+    entry: &'a ModelEntry,
+}
 
-impl WithModel for Describe {
+impl WithModel for Describe<'_> {
     type Output = Result<Described>;
 
     fn run<C: ModelSpec>(self, model: Registered<C>) -> Result<Described> {
+        let config: C = self.file.parse_value(
+            &format!("models `{}`", self.entry.kind),
+            toml::Value::Table(self.entry.config.clone()),
+        )?;
+        config.validate()?;
         let rank_one = model.rank_one()?;
         let path = if rank_one { "rank-one" } else { "generic path" };
         Ok(Described {
@@ -110,57 +149,80 @@ impl WithModel for Describe {
             title: format!(
                 "{} ({}, {path})",
                 model.name.to_uppercase(),
-                model.config.describe()
+                config.describe()
             ),
             rank_one,
-            pretrain_eta: model.pretrain_eta,
         })
     }
 }
 
-fn run_figure7(ctx: &Context) -> Result<Vec<PathBuf>> {
-    let (snrs, seeds): (Vec<f64>, u64) = if ctx.quick {
-        (vec![0.05, 1.0], 1)
-    } else {
-        (vec![0.02, 0.05, 0.1, 0.2, 0.5, 1.0], 3)
-    };
+/// Runs a `models` file.
+pub fn run(file: &ConfigFile, ctx: &Context, label: &str) -> Result<Vec<PathBuf>> {
+    let figure: ModelsFigure = file.parse()?;
+    let (snrs, seeds) = (&figure.snrs, figure.seeds);
     let device = Backend::cpu_device()?;
-    let models = ModelKind::all()
+    let kinds = figure
+        .models
         .iter()
-        .map(|kind| kind.with(Describe))
+        .map(|m| model_named(file, &m.kind))
         .collect::<Result<Vec<_>>>()?;
+    let models = kinds
+        .iter()
+        .zip(&figure.models)
+        .map(|(kind, entry)| kind.with(Describe { file, entry }))
+        .collect::<Result<Vec<_>>>()?;
+    if models.is_empty() {
+        anyhow::bail!("{}: `models` lists no model", file.path.display());
+    }
+    let plan = format!(
+        "{} × {} SNRs × {seeds} seeds",
+        models.iter().map(|m| m.name).collect::<Vec<_>>().join(", "),
+        snrs.len()
+    );
+    if planned(ctx, file, plan) {
+        return Ok(Vec::new());
+    }
     // One job per (SNR, seed), in parallel; par_map keeps the job order, so the rows (and the
     // CSV) do not depend on the thread count.
     let jobs: Vec<(f64, u64)> = snrs
         .iter()
         .flat_map(|&snr| (0..seeds).map(move |seed| (snr, seed)))
         .collect();
+    let reporter = ctx.mode.reporter(label);
+    reporter.start(jobs.len());
     let rows: Vec<Row> = par_map(jobs.len(), 0, |k| -> Result<Vec<Row>> {
         let (snr, seed) = jobs[k];
         let data_cfg = DataConfig {
             snr,
             seed,
-            ..DataConfig::default()
+            ..figure.data.clone()
         };
         let data = Dataset::generate(&data_cfg)?;
         let on_device = DeviceData::new(&data, &device, Precision::F64);
-        ModelKind::all()
+        let rows = kinds
             .iter()
-            .map(|kind| {
+            .zip(&figure.models)
+            .map(|(kind, entry)| {
                 kind.with(Probe {
+                    file,
+                    entry,
+                    figure: &figure,
                     data_cfg: &data_cfg,
                     data: &data,
                     on_device: &on_device,
                     device: &device,
                 })
             })
-            .collect()
+            .collect();
+        reporter.advance(1);
+        rows
     })
     .into_iter()
     .collect::<Result<Vec<Vec<Row>>>>()?
     .into_iter()
     .flatten()
     .collect();
+    drop(reporter);
     let series = |model: &str, what: &str, pick: fn(&Row) -> f64| {
         let (mean, sd): (Vec<f64>, Vec<f64>) = snrs
             .iter()
@@ -175,7 +237,7 @@ fn run_figure7(ctx: &Context) -> Result<Vec<PathBuf>> {
             .unzip();
         Series::new(format!("{model} {what}"), snrs.clone(), mean, sd)
     };
-    let data = DataConfig::default();
+    let data = &figure.data;
     let generic: Vec<String> = models
         .iter()
         .filter(|m| !m.rank_one)
@@ -193,29 +255,27 @@ fn run_figure7(ctx: &Context) -> Result<Vec<PathBuf>> {
     };
     let plot = LinePlot {
         title: format!(
-            "Coherence at w* vs SNR: {}, logistic loss, n = {} (n_f = {}), d = {}, {seeds} seeds",
+            "Coherence at w* vs SNR: {}, {} loss, n = {} (n_f = {}), d = {}, {seeds} seeds",
             models
                 .iter()
                 .map(|m| m.title.as_str())
                 .collect::<Vec<_>>()
                 .join(" and "),
+            figure.pretrain.loss.name(),
             data.n,
-            data.n_forget,
+            data.forget_count(),
             data.d
         ),
         caption: format!(
             "mean ± sd over seeds; {generic}pre-training η = {}",
             models
                 .iter()
-                .map(|m| format!("{} ({})", m.pretrain_eta, m.name.to_uppercase()))
+                .zip(&figure.models)
+                .map(|(m, e)| format!("{} ({})", e.pretrain_eta, m.name.to_uppercase()))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        x: Axis {
-            label: "SNR ‖μ‖/(σ_p√d)".into(),
-            values: snrs.clone(),
-            log2: true,
-        },
+        x: PlotAxis::new("SNR ‖μ‖/(σ_p√d)", snrs.clone()).with_log2(),
         y_label: "coherence (dimensionless)".into(),
         log_y: true,
         series: models
@@ -231,9 +291,9 @@ fn run_figure7(ctx: &Context) -> Result<Vec<PathBuf>> {
     // The added models against the first (the baseline), e.g. "figure7_b_vs_a_coherence".
     let names: Vec<&str> = models.iter().map(|m| m.name).collect();
     let order: Vec<&str> = names[1..].iter().chain(&names[..1]).copied().collect();
-    let stem = format!("figure7_{}_coherence", order.join("_vs_"));
-    let png = ctx.out.join(format!("{stem}.png"));
-    frontier_plot::render_lines(&plot, &png)?;
-    let csv = write_csv(&ctx.out.join(format!("{stem}.csv")), &rows)?;
-    Ok(vec![png, csv])
+    let stem = format!("{}_{}_{}", file.name, order.join("_vs_"), figure.stem);
+    let mut out = Outputs::new(ctx, file);
+    let table = frontier_common::Table::from_rows(&rows)?;
+    out.write(&stem, &lines_png(&plot)?, &table, "models", &figure)?;
+    Ok(out.written)
 }

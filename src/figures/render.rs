@@ -1,85 +1,126 @@
-//! Turns the stability engine's grids into PNGs (through `frontier-plot`) and CSVs.
+//! From computed grids to files: the one grid-to-heatmap conversion every figure uses
+//! ([`Panel::plot`]), and the one way a figure's outputs are written ([`Outputs`]): each PNG
+//! with its CSV and the resolved config beside it, every file atomically.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context as _, Result};
-use frontier_plot::{Axis, Curve, Heatmap as Plot};
-use frontier_stability::sweep::Heatmap;
+use anyhow::Result;
+use frontier_common::Table;
+use frontier_plot::{Axis as PlotAxis, Curve, Heatmap as Plot};
+use frontier_stability::sweep::Boundary;
+use frontier_unlearn::Axis;
 use serde::Serialize;
 
-use crate::output::write_atomic;
+use super::Context;
+use super::spec::ConfigFile;
+use crate::output::{create_dir, write_atomic, write_table};
 
-/// The plot of a stability grid: colour = fraction of diverging runs, every boundary overlaid,
-/// the agreement score of each in the caption.
-pub fn plot(grid: &Heatmap) -> Plot {
-    let nx = grid.x.len();
-    let values = (0..grid.y.len())
-        .map(|iy| {
-            (0..nx)
-                .map(|ix| grid.cell(ix, iy).diverged_fraction)
-                .collect()
-        })
-        .collect();
-    let caption = grid
-        .boundaries
-        .iter()
-        .map(|b| {
-            format!(
-                "agreement with simulated majority, {}: {:.3}",
-                b.label, b.agreement
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("; ");
-    Plot {
-        title: grid.title.clone(),
-        caption,
-        x: Axis {
-            label: grid.x_label.clone(),
-            values: grid.x.clone(),
-            log2: grid.x_log2,
-        },
-        y: Axis {
-            label: grid.y_label.clone(),
-            values: grid.y.clone(),
-            log2: false,
-        },
-        values,
-        colorbar_label: "fraction of runs diverged".into(),
-        range: Some((0.0, 1.0)),
-        curves: grid
+/// One heatmap panel, whatever computed it (the linear Hessian test or real unlearning runs).
+pub struct Panel<'a> {
+    /// Title (wrapped when long).
+    pub title: String,
+    /// Horizontal axis.
+    pub x: PlotAxis,
+    /// Vertical axis.
+    pub y: PlotAxis,
+    /// Colour per cell, `[iy][ix]` (NaN = missing).
+    pub values: Vec<Vec<f64>>,
+    /// Colourbar title with units.
+    pub colorbar: String,
+    /// Colour range (`None`: the values' range).
+    pub range: Option<(f64, f64)>,
+    /// Predicted boundaries to overlay, each with its agreement score.
+    pub boundaries: &'a [Boundary],
+    /// What the agreement is measured against, e.g. "simulated majority".
+    pub against: &'static str,
+    /// Further caption parts.
+    pub notes: Vec<String>,
+}
+
+impl Panel<'_> {
+    /// The plot: the boundaries drawn as "predicted: `rule`", the caption listing each
+    /// one's agreement score, then the notes.
+    pub fn plot(self) -> Plot {
+        let caption = self
             .boundaries
             .iter()
-            .map(|b| Curve {
-                label: b.label.clone(),
-                points: b.points.clone(),
+            .map(|b| {
+                format!(
+                    "agreement of {} with the {}: {:.2}",
+                    b.label, self.against, b.agreement
+                )
             })
-            .collect(),
+            .chain(self.notes)
+            .collect::<Vec<_>>()
+            .join("; ");
+        Plot {
+            title: self.title,
+            caption,
+            x: self.x,
+            y: self.y,
+            values: self.values,
+            colorbar_label: self.colorbar,
+            range: self.range,
+            curves: self
+                .boundaries
+                .iter()
+                .map(|b| Curve::new(format!("predicted: {}", b.label), b.points.clone()))
+                .collect(),
+        }
     }
 }
 
-/// Writes `rows` as CSV to `path`, atomically. Each row is serialised as a JSON object (so
-/// `#[serde(flatten)]` works); the header is the first row's keys, in field order; `null`
-/// becomes an empty field.
-pub fn write_csv<R: Serialize>(path: &Path, rows: impl IntoIterator<Item = R>) -> Result<PathBuf> {
-    let mut writer = csv::Writer::from_writer(vec![]);
-    let mut header: Option<Vec<String>> = None;
-    for row in rows {
-        let serde_json::Value::Object(map) = serde_json::to_value(row)? else {
-            anyhow::bail!("a CSV row must serialise as an object");
-        };
-        if header.is_none() {
-            let keys: Vec<String> = map.keys().cloned().collect();
-            writer.write_record(&keys)?;
-            header = Some(keys);
-        }
-        writer.write_record(map.values().map(|v| match v {
-            serde_json::Value::Null => String::new(),
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        }))?;
+/// The plot axis of a grid axis: its parameter's label, its positions (names for a
+/// categorical parameter), log₂ when the parameter calls for it.
+pub fn plot_axis(axis: &Axis) -> PlotAxis {
+    let names = if axis.param.categorical() {
+        axis.values.iter().map(ToString::to_string).collect()
+    } else {
+        Vec::new()
+    };
+    PlotAxis {
+        label: axis.param.label().into(),
+        values: axis.positions(),
+        log2: axis.param.log2(),
+        names,
     }
-    let bytes = writer.into_inner().context("cannot finish the CSV")?;
-    write_atomic(path, &bytes)?;
-    Ok(path.to_path_buf())
+}
+
+/// Where one config file's outputs go.
+pub struct Outputs<'a> {
+    ctx: &'a Context,
+    file: &'a ConfigFile,
+    /// Files written so far.
+    pub written: Vec<PathBuf>,
+}
+
+impl<'a> Outputs<'a> {
+    /// The outputs of `file` in `ctx.out`.
+    pub fn new(ctx: &'a Context, file: &'a ConfigFile) -> Self {
+        Outputs {
+            ctx,
+            file,
+            written: Vec::new(),
+        }
+    }
+
+    /// Writes `<stem>.png`, `<stem>.csv` and `<stem>.config.toml` (the resolved config of
+    /// kind `kind`), creating the output folder if needed.
+    pub fn write(
+        &mut self,
+        stem: &str,
+        png: &[u8],
+        table: &Table,
+        kind: &str,
+        resolved: &impl Serialize,
+    ) -> Result<()> {
+        let path = |ext: &str| self.ctx.out.join(format!("{stem}.{ext}"));
+        let config = self.file.resolved(kind, resolved)?;
+        create_dir(&self.ctx.out)?;
+        write_atomic(&path("png"), png)?;
+        write_table(&path("csv"), table)?;
+        write_atomic(&path("config.toml"), config.as_bytes())?;
+        self.written.extend(["png", "csv", "config.toml"].map(path));
+        Ok(())
+    }
 }

@@ -3,10 +3,14 @@
 mod bench;
 mod cli;
 mod coherence;
+mod configs;
+mod contracts;
 mod data;
 mod heatmap;
+mod inspect;
 mod mlp;
 mod stability;
+mod sweep;
 mod tensors;
 mod train;
 mod unlearn;

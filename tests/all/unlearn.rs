@@ -1,5 +1,6 @@
 //! `frontier heatmap --quick` for the CNN figures 3–6: files, headers, row counts, non-blank
-//! PNGs, and a re-run that comes from the cache with byte-identical CSVs.
+//! PNGs, resolved configs beside them, a re-run that comes from the cache with byte-identical
+//! CSVs, and a sweep of one's own that reuses figure 4's cached cells.
 
 use std::path::Path;
 
@@ -42,21 +43,32 @@ fn quick_cnn_figures_write_pngs_and_csvs_and_rerun_from_the_cache() {
         let csv = std::fs::read_to_string(dir.path().join(format!("{stem}.csv"))).unwrap();
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), rows + 1, "{stem}.csv: header + {rows} rows");
-        let expected_columns: &[&str] = if stem.starts_with("figure3") {
-            &[
+        crate::configs::assert_resolved_beside(dir.path(), stem);
+        let expected_columns: &[&str] = match &stem[..7] {
+            "figure3" => &[
                 "loss", "snr", "seed", "sigma", "sigma_r", "sigma_f", "sigma_rf", "sigma_u",
-            ]
-        } else {
-            &[
+            ],
+            "figure6" => &[
                 "panel",
-                "x",
-                "y",
+                "batch",
+                "alpha",
+                "reps",
+                "retain_accuracy_mean",
+                "retain_accuracy_sd",
+                "mia_auc_mean",
+                "mia_auc_sd",
+                "deletion_fraction",
+            ],
+            figure => &[
+                "panel",
+                if figure == "figure5" { "snr" } else { "batch" },
+                "alpha",
                 "escape_fraction",
                 "deletion_fraction",
                 "retain_accuracy_mean",
                 "mia_auc_mean",
                 "predicted_mean_square_fraction",
-            ]
+            ],
         };
         for column in expected_columns {
             assert!(
@@ -68,6 +80,15 @@ fn quick_cnn_figures_write_pngs_and_csvs_and_rerun_from_the_cache() {
         first.push(csv);
     }
     assert!(log.contains("figure6: done"), "{log}");
+    let figure6 = &first[FILES
+        .iter()
+        .position(|(s, _)| s.starts_with("figure6"))
+        .unwrap()];
+    assert_eq!(
+        figure6.lines().next().unwrap().split(',').count(),
+        9,
+        "figure 6 writes only what it shows: {figure6}"
+    );
     // Everything again: every grid comes from the cache, the CSVs are byte-identical.
     let again = heatmap(dir.path());
     let grids: Vec<&str> = again
@@ -80,7 +101,63 @@ fn quick_cnn_figures_write_pngs_and_csvs_and_rerun_from_the_cache() {
         let after = std::fs::read_to_string(dir.path().join(format!("{stem}.csv"))).unwrap();
         assert_eq!(&after, before, "{stem}.csv differs on the cached re-run");
     }
+    // A sweep written from scratch (defaults for everything it omits) whose two panels are
+    // figure 4's logistic grids: every cell comes from figure 4's cache, and its rows equal
+    // figure 4's.
+    let sweep = dir.path().join("mine.toml");
+    std::fs::write(&sweep, FIGURE4_LOGISTIC).unwrap();
+    let out = dir.path().join("sweep");
+    let log = text(&ok(&[
+        "sweep",
+        "--config",
+        sweep.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--runs",
+        dir.path().join("runs").to_str().unwrap(),
+    ]));
+    let grids: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("cells computed"))
+        .collect();
+    assert_eq!(grids.len(), 2, "{log}");
+    assert!(grids.iter().all(|l| l.contains(": 0 of 9 cells")), "{log}");
+    let mine = std::fs::read_to_string(out.join("mine_cnn_batch_alpha.csv")).unwrap();
+    let figure4 = &first[2];
+    for (panel, label) in [
+        ("snr=0.05", "logistic snr=0.05"),
+        ("snr=1", "logistic snr=1"),
+    ] {
+        let rows = |csv: &str, label: &str| -> Vec<String> {
+            csv.lines()
+                .filter_map(|l| l.strip_prefix(&format!("{label},")).map(String::from))
+                .collect()
+        };
+        assert_eq!(rows(&mine, panel), rows(figure4, label), "{panel}");
+        assert_eq!(rows(&mine, panel).len(), 9);
+    }
 }
+
+/// Figure 4's logistic grids under `--quick`, written as a user would: a third axis over SNR
+/// and only the keys that differ from the defaults.
+const FIGURE4_LOGISTIC: &str = r#"
+model = "cnn"
+panel = { param = "snr", values = [0.05, 1.0] }
+
+[grid]
+reps = 2
+x = { param = "batch", values = [1, 3, 6] }
+y = { param = "alpha", values = [0.0, 0.3, 1.0] }
+setup.data = { n = 40, n_test = 40, d = 120, n_forget = 6 }
+setup.model = { m = 5 }
+setup.pretrain = { loss = "logistic", eta = 1.0, max_steps = 2000, loss_tol = 0.01 }
+predict = { sim_steps = 60 }
+
+[grid.unlearn]
+steps = 60
+record_every = 6
+step = { eta = 0.5, alpha = 0.5, batch_retain = 3, sampling = "without" }
+"#;
 
 /// `--batching per-run` (one model at a time) gives figure 4 as `--batching batched` does:
 /// the same PNG, and a CSV with the same fractions in every cell (the metrics agree up to

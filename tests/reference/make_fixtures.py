@@ -35,7 +35,9 @@ def coherences(H, n_r, alpha):
             for v, (r2, f2) in enumerate(pairs):
                 sq = a * a * K[r, r2] + a * b * (K[r, f2] + K[f, r2]) + b * b * K[f, f2]
                 SU[u, v] = np.sqrt(max(sq, 0.0))
-        norm = max(np.abs(np.linalg.eigvalsh(a * H[r] - alpha * H[f])).max() for r, f in pairs)
+        # Each version is normalised by its own pair matrices (1−α)H_r + b·H_f: λ_max of the
+        # PSD sum for b = +α, the spectral radius of the signed difference for b = −α.
+        norm = max(np.abs(np.linalg.eigvalsh(a * H[r] + b * H[f])).max() for r, f in pairs)
         out.append(top(SU) / norm)
     return sigma, sigma_r, sigma_f, sigma_rf, out[0], out[1]
 

@@ -33,7 +33,8 @@ pub use model::{
 pub use source::{DataSource, Prepared};
 pub use spec::ModelSpec;
 pub use tensor::{Precision, index_tensor, shape_bucket, shrink_to_bucket, tensor_from, to_f64};
-pub use tensor_file::{HostTensor, TensorFile};
+pub use tensor_file::{HostTensor, TensorFile, TensorHeader};
 pub use train::{
-    DeviceData, TrainConfig, TrainReport, TrainRun, accuracy, pretrain, pretrain_many,
+    BAND_FACTOR, DeviceData, MAX_HALVINGS, TrainConfig, TrainReport, TrainRun, accuracy, pretrain,
+    pretrain_many, retain_forget_grads,
 };

@@ -10,11 +10,15 @@
 //! - a tensor is read with its rank, dtype and finiteness checked, and every message names the
 //!   file and the tensor and says its cause once.
 //!
-//! Values come back as f64 whatever the dtype ([`HostTensor`]).
+//! Values come back as f64 whatever the dtype ([`HostTensor`]). [`TensorHeader::read`] checks
+//! a file's header the same way without reading its data (for memory estimates before any
+//! allocation).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
 use std::path::Path;
 
+use safetensors::tensor::Metadata;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{ModelError, Result};
@@ -76,27 +80,10 @@ impl TensorFile {
             path: path.clone(),
             reason,
         };
-        let st = SafeTensors::deserialize(&bytes)
+        SafeTensors::deserialize(&bytes)
             .map_err(|e| file_error(format!("is not a valid safetensors file: {}", words(&e))))?;
-        let mut first: HashMap<&str, String> = HashMap::new();
-        let mut names = st.names();
-        names.sort_unstable();
-        for name in names {
-            let dtype = st.tensor(name).expect("a listed tensor exists").dtype();
-            let key = match dtype {
-                Dtype::F32 => "F32",
-                Dtype::F64 => "F64",
-                _ => continue,
-            };
-            first.entry(key).or_insert_with(|| name.to_string());
-        }
-        if let (Some(a), Some(b)) = (first.get("F32"), first.get("F64")) {
-            return Err(file_error(format!(
-                "mixes F32 and F64 tensors (`{a}` is F32, `{b}` is F64): write every float \
-                 tensor in one dtype"
-            )));
-        }
         let (_, header) = SafeTensors::read_metadata(&bytes).expect("checked above");
+        one_float_dtype(&header).map_err(file_error)?;
         let metadata = header.metadata().clone().unwrap_or_default();
         Ok(Self {
             path,
@@ -242,6 +229,104 @@ impl TensorFile {
 
     fn parsed(&self) -> SafeTensors<'_> {
         SafeTensors::deserialize(&self.bytes).expect("checked when opened")
+    }
+}
+
+/// What a safetensors file's header says, read and checked without its data: the same checks
+/// as [`TensorFile::open`] makes before reading values (byte ranges that match the shapes,
+/// dtypes and the file's size exactly; one float dtype).
+#[derive(Debug, Clone, Default)]
+pub struct TensorHeader {
+    /// Tensor name → (dtype as written, e.g. "F32"; shape).
+    pub tensors: BTreeMap<String, (String, Vec<usize>)>,
+    /// The `__metadata__` entries.
+    pub metadata: HashMap<String, String>,
+    /// Size of the whole file, bytes.
+    pub file_bytes: u64,
+}
+
+/// The largest header accepted (the format's own limit).
+const MAX_HEADER: u64 = 100_000_000;
+
+impl TensorHeader {
+    /// Reads and checks the header of `path` (the 8-byte length, then the JSON).
+    pub fn read(path: &Path) -> Result<Self> {
+        let file_error = |reason: String| ModelError::File {
+            path: path.display().to_string(),
+            reason,
+        };
+        let invalid = |why: String| file_error(format!("is not a valid safetensors file: {why}"));
+        let mut file = std::fs::File::open(path)
+            .map_err(|e| file_error(format!("cannot be read ({e})")))?;
+        let file_bytes = file
+            .metadata()
+            .map_err(|e| file_error(format!("cannot be read ({e})")))?
+            .len();
+        let mut length = [0u8; 8];
+        file.read_exact(&mut length)
+            .map_err(|_| invalid(words(&safetensors::SafeTensorError::HeaderTooSmall)))?;
+        let length = u64::from_le_bytes(length);
+        if length > MAX_HEADER {
+            return Err(invalid(words(&safetensors::SafeTensorError::HeaderTooLarge)));
+        }
+        if length > file_bytes - 8 {
+            return Err(invalid(words(
+                &safetensors::SafeTensorError::InvalidHeaderLength,
+            )));
+        }
+        let mut json = vec![0u8; length as usize];
+        file.read_exact(&mut json)
+            .map_err(|e| file_error(format!("cannot be read ({e})")))?;
+        let header: Metadata = serde_json::from_slice(&json)
+            .map_err(|e| invalid(format!("its header cannot be parsed ({e})")))?;
+        if 8 + length + header.data_len() as u64 != file_bytes {
+            return Err(invalid(words(
+                &safetensors::SafeTensorError::MetadataIncompleteBuffer,
+            )));
+        }
+        one_float_dtype(&header).map_err(file_error)?;
+        Ok(Self {
+            tensors: header
+                .tensors()
+                .into_iter()
+                .map(|(name, info)| (name, (format!("{:?}", info.dtype), info.shape.clone())))
+                .collect(),
+            metadata: header.metadata().clone().unwrap_or_default(),
+            file_bytes,
+        })
+    }
+
+    /// The shape of tensor `name`, if the file has it.
+    pub fn shape(&self, name: &str) -> Option<&[usize]> {
+        self.tensors.get(name).map(|(_, shape)| shape.as_slice())
+    }
+
+    /// The number of elements of every tensor together.
+    pub fn elements(&self) -> f64 {
+        self.tensors
+            .values()
+            .map(|(_, shape)| shape.iter().map(|&d| d as f64).product::<f64>())
+            .sum()
+    }
+}
+
+/// Errors (the reason, in words) when `header` holds both F32 and F64 tensors, naming the
+/// first of each in name order.
+fn one_float_dtype(header: &Metadata) -> std::result::Result<(), String> {
+    let mut tensors: Vec<_> = header.tensors().into_iter().collect();
+    tensors.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let first = |dtype: Dtype| {
+        tensors
+            .iter()
+            .find(|(_, info)| info.dtype == dtype)
+            .map(|(name, _)| name)
+    };
+    match (first(Dtype::F32), first(Dtype::F64)) {
+        (Some(a), Some(b)) => Err(format!(
+            "mixes F32 and F64 tensors (`{a}` is F32, `{b}` is F64): write every float tensor \
+             in one dtype"
+        )),
+        _ => Ok(()),
     }
 }
 

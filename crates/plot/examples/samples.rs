@@ -3,9 +3,7 @@
 
 use std::path::PathBuf;
 
-use frontier_plot::{
-    Axis, Curve, Heatmap, LinePlot, Series, render_heatmap, render_lines, render_panels,
-};
+use frontier_plot::{Axis, Curve, Heatmap, LinePlot, Series, heatmap_png, lines_png, panels_png};
 
 fn figure1() -> Heatmap {
     let b: Vec<f64> = (1..=49).map(f64::from).collect();
@@ -123,13 +121,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or_else(|| "/tmp/plot-samples".into()),
     );
     std::fs::create_dir_all(&dir)?;
-    render_heatmap(&figure1(), &dir.join("heatmap.png"))?;
-    render_lines(&figure3(), &dir.join("lines.png"))?;
+    std::fs::write(dir.join("heatmap.png"), heatmap_png(&figure1())?)?;
+    std::fs::write(dir.join("lines.png"), lines_png(&figure3())?)?;
     let panels = [
         alpha_panel("logistic loss: success, B × α", 0.3),
         alpha_panel("squared loss: success, B × α", 0.9),
     ];
-    render_panels(&panels, 2, &dir.join("panels.png"))?;
+    std::fs::write(dir.join("panels.png"), panels_png(&panels, 2)?)?;
     println!(
         "wrote heatmap.png, lines.png, panels.png to {}",
         dir.display()

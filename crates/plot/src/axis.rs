@@ -88,10 +88,31 @@ impl Axis {
         }
     }
 
+    /// The label of the tick at chart coordinate `t`: the name of the grid value there on a
+    /// categorical axis, else the number.
+    pub(crate) fn tick_label(&self, t: f64) -> String {
+        let v = self.scale().inv(t);
+        let named = self
+            .values
+            .iter()
+            .position(|&g| (g - v).abs() <= 1e-9 * g.abs().max(1.0));
+        match named.and_then(|i| self.names.get(i)) {
+            Some(name) => name.clone(),
+            None => format_tick(v),
+        }
+    }
+
     /// Checks the grid values: finite, strictly ascending, positive on a log₂ axis, and
-    /// (when `required`) at least one.
+    /// (when `required`) at least one; names, when given, one per value.
     pub(crate) fn validate(&self, required: bool) -> Result<()> {
         let axis = || self.label.clone();
+        if !self.names.is_empty() && self.names.len() != self.values.len() {
+            return Err(PlotError::AxisNames {
+                axis: axis(),
+                names: self.names.len(),
+                values: self.values.len(),
+            });
+        }
         if required && self.values.is_empty() {
             return Err(PlotError::EmptyAxis { axis: axis() });
         }
@@ -245,6 +266,7 @@ mod tests {
             label: "B".into(),
             values: values.to_vec(),
             log2,
+            names: Vec::new(),
         }
     }
 

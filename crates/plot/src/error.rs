@@ -73,21 +73,25 @@ pub enum PlotError {
     /// A line plot without any series.
     #[error("line plot `{title}`: no series to draw")]
     NoSeries { title: String },
-    /// `render_panels` was given no panels or zero columns.
-    #[error("render_panels: {0}")]
+    /// A multi-panel figure was given no panels or zero columns.
+    #[error("panels: {0}")]
     Panels(String),
+    /// A categorical axis has a different number of names than values.
+    #[error("axis `{axis}`: {names} names for {values} values")]
+    AxisNames {
+        axis: String,
+        names: usize,
+        values: usize,
+    },
     /// The embedded font could not be registered with plotters.
     #[error("could not register the embedded DejaVuSans font with plotters")]
     Font,
     /// plotters failed while drawing.
     #[error("drawing failed: {0}")]
     Draw(String),
-    /// The image could not be written (from `present()`).
-    #[error("could not write {path}: {message}")]
-    Write {
-        path: std::path::PathBuf,
-        message: String,
-    },
+    /// The drawing could not be encoded as PNG.
+    #[error("could not encode the PNG: {0}")]
+    Encode(String),
 }
 
 /// `Result` with [`PlotError`].

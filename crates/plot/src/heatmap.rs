@@ -122,8 +122,8 @@ fn draw_main<DB: DrawingBackend>(
             Ticked::new(x0, x1, ticks(&h.x.values, xs)),
             Ticked::new(y0, y1, ticks(&h.y.values, ys)),
         )?;
-    let fx = |t: &f64| format_tick(xs.inv(*t));
-    let fy = |t: &f64| format_tick(ys.inv(*t));
+    let fx = |t: &f64| h.x.tick_label(*t);
+    let fy = |t: &f64| h.y.tick_label(*t);
     chart
         .configure_mesh()
         .disable_mesh()

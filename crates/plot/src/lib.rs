@@ -5,15 +5,19 @@
 //! Text uses an embedded DejaVu Sans, so rendering needs no system fonts.
 //!
 //! ```no_run
-//! use frontier_plot::{Axis, Curve, Heatmap, render_heatmap};
+//! use frontier_plot::{Axis, Curve, Heatmap, heatmap_png};
 //! let b = Axis::new("batch size B", vec![1.0, 2.0, 4.0, 8.0]).with_log2();
 //! let sigma = Axis::new("coherence σ", vec![1.0, 2.0, 3.0]);
 //! let values = vec![vec![0.0, 0.5, 1.0, 1.0]; 3]; // values[iy][ix]: 3 rows of σ × 4 B
 //! let mut h = Heatmap::new("fraction diverged", b, sigma, values, "fraction diverged");
 //! h.curves.push(Curve::new("ρ(T) = 1", vec![(1.0, 2.5), (8.0, 1.5)]));
-//! render_heatmap(&h, std::path::Path::new("heatmap.png"))?;
+//! let png: Vec<u8> = heatmap_png(&h)?; // the caller writes it where it wants
 //! # Ok::<(), frontier_plot::PlotError>(())
 //! ```
+//!
+//! Every function returns the PNG's bytes: the crate never writes files, so the caller
+//! decides where and how (`frontier` writes them atomically, never leaving a truncated PNG
+//! under the final name).
 
 mod axis;
 mod error;
@@ -23,8 +27,7 @@ mod heatmap;
 mod legend;
 mod lines;
 
-use std::path::Path;
-
+use image::ImageEncoder;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -41,6 +44,9 @@ pub struct Axis {
     pub values: Vec<f64>,
     /// Use a log₂ scale (e.g. for batch size).
     pub log2: bool,
+    /// Names shown at the grid values instead of numbers (a categorical axis, e.g. the loss
+    /// at positions 0, 1); empty for numbers, else one per value.
+    pub names: Vec<String>,
 }
 
 /// A curve overlaid on a heatmap, e.g. a predicted stability boundary.
@@ -115,6 +121,7 @@ impl Axis {
             label: label.into(),
             values,
             log2: false,
+            names: Vec::new(),
         }
     }
 
@@ -122,6 +129,15 @@ impl Axis {
     pub fn with_log2(mut self) -> Self {
         self.log2 = true;
         self
+    }
+
+    /// A categorical axis: `names` at positions 0, 1, 2, …
+    pub fn categorical(label: impl Into<String>, names: Vec<String>) -> Self {
+        Axis {
+            values: (0..names.len()).map(|i| i as f64).collect(),
+            names,
+            ..Axis::new(label, Vec::new())
+        }
     }
 }
 
@@ -170,55 +186,89 @@ impl Series {
     }
 }
 
-/// Renders `h` as a [`PANEL_SIZE`] PNG at `path`. Bad input (shape, axes, range) is
-/// reported before anything is written.
-pub fn render_heatmap(h: &Heatmap, path: &Path) -> Result<()> {
+/// `h` as a [`PANEL_SIZE`] PNG. Bad input (shape, axes, range) is reported before anything
+/// is drawn.
+pub fn heatmap_png(h: &Heatmap) -> Result<Vec<u8>> {
     heatmap::validate(h)?;
-    render_to(path, PANEL_SIZE, |area| heatmap::draw_heatmap(area, h))
+    render(PANEL_SIZE, |area| heatmap::draw_heatmap(area, h))
 }
 
-/// Renders `p` as a [`PANEL_SIZE`] PNG at `path`.
-pub fn render_lines(p: &LinePlot, path: &Path) -> Result<()> {
+/// `p` as a [`PANEL_SIZE`] PNG.
+pub fn lines_png(p: &LinePlot) -> Result<Vec<u8>> {
     lines::validate(p)?;
-    render_to(path, PANEL_SIZE, |area| lines::draw_lines(area, p))
+    render(PANEL_SIZE, |area| lines::draw_lines(area, p))
 }
 
-/// Renders several heatmaps into one PNG, `columns` per row (row-major), each a full panel
-/// of [`PANEL_SIZE`] with its own title, colourbar, legend and caption.
-pub fn render_panels(panels: &[Heatmap], columns: usize, path: &Path) -> Result<()> {
+/// Several heatmaps in one PNG, `columns` per row (row-major), each a full panel of
+/// [`PANEL_SIZE`] with its own title, colourbar, legend and caption.
+pub fn panels_png(panels: &[Heatmap], columns: usize) -> Result<Vec<u8>> {
+    panels.iter().try_for_each(heatmap::validate)?;
+    grid_of_panels(panels, columns)
+}
+
+/// Several line plots in one PNG, `columns` per row (row-major), each a full panel of
+/// [`PANEL_SIZE`].
+pub fn line_panels_png(plots: &[LinePlot], columns: usize) -> Result<Vec<u8>> {
+    plots.iter().try_for_each(lines::validate)?;
+    grid_of_panels(plots, columns)
+}
+
+/// A plot that fills one panel.
+trait Draw {
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()>;
+}
+
+impl Draw for Heatmap {
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
+        heatmap::draw_heatmap(area, self)
+    }
+}
+
+impl Draw for LinePlot {
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
+        lines::draw_lines(area, self)
+    }
+}
+
+/// Draws each of `panels` into its own [`PANEL_SIZE`] cell of a grid with `columns` per row.
+fn grid_of_panels<T: Draw>(panels: &[T], columns: usize) -> Result<Vec<u8>> {
     if panels.is_empty() {
         return Err(PlotError::Panels("no panels given".into()));
     }
     if columns == 0 {
         return Err(PlotError::Panels("columns must be at least 1".into()));
     }
-    panels.iter().try_for_each(heatmap::validate)?;
     let columns = columns.min(panels.len());
     let rows = panels.len().div_ceil(columns);
     let size = (PANEL_SIZE.0 * columns as u32, PANEL_SIZE.1 * rows as u32);
-    render_to(path, size, |root| {
+    render(size, |root| {
         root.fill(&WHITE)?;
         let areas = root.split_evenly((rows, columns));
         panels
             .iter()
             .zip(&areas)
-            .try_for_each(|(h, area)| heatmap::draw_heatmap(area, h))
+            .try_for_each(|(panel, area)| panel.draw(area))
     })
 }
 
-/// Draws with `draw` on a bitmap of `size` pixels and writes it to `path` via `present()`.
-fn render_to<'a>(
-    path: &'a Path,
+/// Draws with `draw` on an in-memory bitmap of `size` pixels and encodes it as PNG (the
+/// encoder and settings plotters uses when it saves a file itself).
+fn render(
     size: (u32, u32),
-    draw: impl FnOnce(&DrawingArea<BitMapBackend<'a>, Shift>) -> Result<()>,
-) -> Result<()> {
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<()>,
+) -> Result<Vec<u8>> {
     font::ensure_registered()?;
-    let root = BitMapBackend::new(path, size).into_drawing_area();
-    draw(&root)?;
-    root.present().map_err(|e| PlotError::Write {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })
+    let mut rgb = vec![0u8; size.0 as usize * size.1 as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
+        draw(&root)?;
+        root.present().map_err(|e| PlotError::Draw(e.to_string()))?;
+    }
+    let mut png = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut png)
+        .write_image(&rgb, size.0, size.1, image::ColorType::Rgb8)
+        .map_err(|e| PlotError::Encode(e.to_string()))?;
+    Ok(png)
 }
 
 #[cfg(test)]

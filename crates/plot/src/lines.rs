@@ -140,7 +140,7 @@ pub(crate) fn draw_lines<DB: DrawingBackend>(
         .x_label_area_size(X_LABEL_AREA)
         .y_label_area_size(Y_LABEL_AREA)
         .build_cartesian_2d(Ticked::new(x0, x1, x_keys), Ticked::new(y0, y1, y_keys))?;
-    let fx = |t: &f64| format_tick(xs.inv(*t));
+    let fx = |t: &f64| p.x.tick_label(*t);
     let fy = |t: &f64| format_tick(ys.inv(*t));
     chart
         .configure_mesh()

@@ -110,22 +110,14 @@ fn dark_pixels(rgb: &[u8], width: u32, rows: std::ops::Range<u32>) -> usize {
         .count()
 }
 
-fn decode(path: &Path) -> image::RgbImage {
-    let bytes = std::fs::read(path).unwrap();
-    assert!(
-        bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
-        "not a PNG: {}",
-        path.display()
-    );
-    image::load_from_memory(&bytes).unwrap().to_rgb8()
+fn decode(bytes: &[u8]) -> image::RgbImage {
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    image::load_from_memory(bytes).unwrap().to_rgb8()
 }
 
 #[test]
 fn heatmap_png_has_cells_text_missing_grey_and_curves() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("heatmap.png");
-    render_heatmap(&sample_heatmap(), &path).unwrap();
-    let img = decode(&path);
+    let img = decode(&heatmap_png(&sample_heatmap()).unwrap());
     assert_eq!(img.dimensions(), PANEL_SIZE);
     let rgb = img.as_raw();
     let cs = colours(rgb);
@@ -151,10 +143,7 @@ fn in_memory_heatmap_renders_text_and_many_colours() {
 
 #[test]
 fn line_plot_png_renders() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("lines.png");
-    render_lines(&sample_lines(), &path).unwrap();
-    let img = decode(&path);
+    let img = decode(&lines_png(&sample_lines()).unwrap());
     assert_eq!(img.dimensions(), PANEL_SIZE);
     let cs = colours(img.as_raw());
     assert!(cs.len() > 20, "only {} colours", cs.len());
@@ -169,20 +158,17 @@ fn line_plot_png_renders() {
     linear.x = Axis::new("SNR", vec![]);
     linear.series[0].sd.clear();
     linear.series[1].mean[2] = f64::NAN;
-    render_lines(&linear, &path).unwrap();
+    lines_png(&linear).unwrap();
 }
 
 #[test]
 fn two_panels_side_by_side() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("panels.png");
     let left = sample_heatmap();
     let mut right = sample_heatmap();
     right.title = "squared loss".into();
     right.range = None;
     right.curves.truncate(1);
-    render_panels(&[left, right], 2, &path).unwrap();
-    let img = decode(&path);
+    let img = decode(&panels_png(&[left, right], 2).unwrap());
     assert_eq!(img.dimensions(), (2 * PANEL_SIZE.0, PANEL_SIZE.1));
     let rgb = img.as_raw();
     // Both halves carry a title.
@@ -197,24 +183,18 @@ fn two_panels_side_by_side() {
             .count()
     };
     assert!(half(false) > 100 && half(true) > 100);
+    assert!(matches!(panels_png(&[], 2), Err(PlotError::Panels(_))));
     assert!(matches!(
-        render_panels(&[], 2, &path),
-        Err(PlotError::Panels(_))
-    ));
-    assert!(matches!(
-        render_panels(&[sample_heatmap()], 0, &path),
+        panels_png(&[sample_heatmap()], 0),
         Err(PlotError::Panels(_))
     ));
 }
 
 #[test]
-fn shape_mismatches_are_clear_errors_and_write_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bad.png");
-
+fn shape_mismatches_are_clear_errors() {
     let mut h = sample_heatmap();
     h.values.pop();
-    let e = render_heatmap(&h, &path).unwrap_err();
+    let e = heatmap_png(&h).unwrap_err();
     assert!(
         matches!(
             e,
@@ -230,7 +210,7 @@ fn shape_mismatches_are_clear_errors_and_write_nothing() {
 
     let mut h = sample_heatmap();
     h.values[3].push(0.0);
-    let e = render_heatmap(&h, &path).unwrap_err();
+    let e = heatmap_png(&h).unwrap_err();
     assert!(
         matches!(
             e,
@@ -246,49 +226,60 @@ fn shape_mismatches_are_clear_errors_and_write_nothing() {
 
     let mut h = sample_heatmap();
     h.x.values[2] = 1.5;
-    let e = render_heatmap(&h, &path).unwrap_err();
+    let e = heatmap_png(&h).unwrap_err();
     assert!(matches!(e, PlotError::NotAscending { index: 2, .. }), "{e}");
 
     let mut h = sample_heatmap();
     h.y.values.clear();
     h.values.clear();
-    assert!(matches!(
-        render_heatmap(&h, &path),
-        Err(PlotError::EmptyAxis { .. })
-    ));
+    assert!(matches!(heatmap_png(&h), Err(PlotError::EmptyAxis { .. })));
 
     let mut h = sample_heatmap();
     h.range = Some((1.0, 1.0));
-    assert!(matches!(
-        render_heatmap(&h, &path),
-        Err(PlotError::BadRange { .. })
-    ));
+    assert!(matches!(heatmap_png(&h), Err(PlotError::BadRange { .. })));
 
     let mut p = sample_lines();
     p.series[1].sd.pop();
-    let e = render_lines(&p, &path).unwrap_err();
+    let e = lines_png(&p).unwrap_err();
     assert!(matches!(e, PlotError::SeriesLength { sd: 4, .. }), "{e}");
     p.series.clear();
-    assert!(matches!(
-        render_lines(&p, &path),
-        Err(PlotError::NoSeries { .. })
-    ));
-
-    assert!(!path.exists());
+    assert!(matches!(lines_png(&p), Err(PlotError::NoSeries { .. })));
 }
 
+/// A categorical axis shows its names at the grid values; names of the wrong count are
+/// refused.
 #[test]
-fn write_errors_from_present_are_returned() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("missing-dir").join("x.png");
-    let e = render_heatmap(&sample_heatmap(), &path).unwrap_err();
-    assert!(matches!(e, PlotError::Write { .. }), "{e}");
+fn categorical_axes_show_names() {
+    let loss = Axis::categorical("loss", vec!["logistic".into(), "squared".into()]);
+    assert_eq!(loss.values, vec![0.0, 1.0]);
+    assert_eq!(loss.tick_label(1.0), "squared");
+    assert_eq!(loss.tick_label(0.5), "0.5");
+    let b = Axis::new("B", vec![1.0, 2.0, 4.0]).with_log2();
+    assert_eq!(b.tick_label(2.0), "4");
+    let mut h = Heatmap::new("by loss", loss, b, vec![vec![0.0, 1.0]; 3], "v");
+    let img = decode(&heatmap_png(&h).unwrap());
+    assert_eq!(img.dimensions(), PANEL_SIZE);
+    h.x.names.pop();
+    assert!(matches!(
+        heatmap_png(&h),
+        Err(PlotError::AxisNames {
+            names: 1,
+            values: 2,
+            ..
+        })
+    ));
+}
+
+/// Line plots side by side: one PNG two panels wide.
+#[test]
+fn line_panels_side_by_side() {
+    let img = decode(&line_panels_png(&[sample_lines(), sample_lines()], 2).unwrap());
+    assert_eq!(img.dimensions(), (2 * PANEL_SIZE.0, PANEL_SIZE.1));
+    assert!(matches!(line_panels_png(&[], 1), Err(PlotError::Panels(_))));
 }
 
 #[test]
 fn edge_cases_render() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("edge.png");
     // One cell, all NaN, curves entirely outside or degenerate.
     let mut h = Heatmap::new(
         "single",
@@ -302,7 +293,7 @@ fn edge_cases_render() {
         Curve::new("empty", vec![]),
         Curve::new("one point", vec![(3.0, 5.0)]),
     ];
-    render_heatmap(&h, &path).unwrap();
+    decode(&heatmap_png(&h).unwrap());
     // Constant values, many grid values on both axes.
     let x: Vec<f64> = (1..=64).map(f64::from).collect();
     let y: Vec<f64> = (0..40).map(|k| k as f64 * 0.025).collect();
@@ -313,5 +304,5 @@ fn edge_cases_render() {
         vec![vec![2.0; 64]; 40],
         "v",
     );
-    render_heatmap(&h, &path).unwrap();
+    heatmap_png(&h).unwrap();
 }

@@ -1,4 +1,5 @@
-//! Three-axis and pair coherence of per-sample curvature (SCIENCE §3).
+//! Three-axis and pair coherence of per-sample curvature (`docs/science.md`, "Pair coherence
+//! σ_U and its normalisers").
 //!
 //! Input: the n×n matrix K_ij = tr(H_i H_j) of per-sample Hessians H_i (PSD, p×p) and their
 //! largest eigenvalues, samples ordered retain first ([`CurvatureGram`]). Output: σ, σ_R, σ_F,
@@ -22,9 +23,11 @@ pub enum PairSpectra {
     /// eigen-decomposed per pair (n_r·n_f dense p×p eigenproblems; for small p).
     Dense(Vec<DMatrix<f64>>),
     /// Only K and λ_max(H_i) are known (K from Hutchinson probes, see [`crate::generic`]):
-    /// |λ|_max(A_(r,f)) is replaced by the upper bound max((1−α)λ_r, αλ_f), exact for PSD H_r,
-    /// H_f (the eigenvalues of (1−α)H_r − αH_f then lie in [−αλ_f, (1−α)λ_r]). The pair
-    /// denominator is then at least the true one, so σ_U and σ_U_signed are lower bounds.
+    /// the pair normalisers are replaced by upper bounds valid for PSD H_r, H_f:
+    /// λ_max((1−α)H_r + αH_f) ≤ (1−α)λ_r + αλ_f (Weyl) for the magnitude version, and
+    /// |λ|_max((1−α)H_r − αH_f) ≤ max((1−α)λ_r, αλ_f) for the signed one (its eigenvalues lie
+    /// in [−αλ_f, (1−α)λ_r]). The denominators are then at least the true ones, so σ_U and
+    /// σ_U_signed are lower bounds.
     UpperBound,
 }
 
@@ -130,29 +133,36 @@ impl CurvatureGram {
         self.n() - self.n_retain
     }
 
-    /// max over pairs (r, f) of the spectral radius |λ|_max of A_(r,f) = (1−α)H_r − αH_f
-    /// (0 when a set is empty).
-    pub fn max_pair_spectral_radius(&self, alpha: f64) -> f64 {
+    /// The normaliser of the pair coherence: the largest spectral radius over pairs (r, f)
+    /// of the pair matrix A_(r,f) = (1−α)H_r + b·H_f, with b = +α (magnitude, `signed` =
+    /// false: A is PSD, so this is λ_max((1−α)H_r + αH_f)) or b = −α (signed: the spectral
+    /// radius of (1−α)H_r − αH_f). 0 when a set is empty.
+    pub fn max_pair_spectral_radius(&self, alpha: f64, signed: bool) -> f64 {
         let (n_r, n) = (self.n_retain, self.n());
         let a = 1.0 - alpha;
+        let b = if signed { -alpha } else { alpha };
         let mut best: f64 = 0.0;
         for r in 0..n_r {
             for f in n_r..n {
                 let radius = match &self.pairs {
                     PairSpectra::RankOne => {
-                        // A = X D Xᵀ, X = [g_r g_f], D = diag(a c_r, −α c_f): its non-zero
+                        // A = X D Xᵀ, X = [g_r g_f], D = diag(a c_r, b c_f): its non-zero
                         // eigenvalues are those of the 2×2 matrix D XᵀX, with trace
-                        // aλ_r − αλ_f and determinant −aα(λ_rλ_f − K_rf) ≤ 0.
+                        // aλ_r + bλ_f and determinant a·b·(λ_rλ_f − K_rf) (λ_rλ_f ≥ K_rf by
+                        // Cauchy–Schwarz); both eigenvalues are real.
                         let (lr, lf) = (self.lambda_max[r], self.lambda_max[f]);
-                        let trace = a * lr - alpha * lf;
-                        let det = -a * alpha * (lr * lf - self.k[(r, f)]).max(0.0);
-                        0.5 * trace.abs() + (0.25 * trace * trace - det).sqrt()
+                        let trace = a * lr + b * lf;
+                        let det = a * b * (lr * lf - self.k[(r, f)]).max(0.0);
+                        0.5 * trace.abs() + (0.25 * trace * trace - det).max(0.0).sqrt()
                     }
-                    PairSpectra::UpperBound => {
+                    // Weyl: λ_max(aH_r + αH_f) ≤ aλ_r + αλ_f; the eigenvalues of
+                    // aH_r − αH_f lie in [−αλ_f, aλ_r].
+                    PairSpectra::UpperBound if signed => {
                         (a * self.lambda_max[r]).max(alpha * self.lambda_max[f])
                     }
+                    PairSpectra::UpperBound => a * self.lambda_max[r] + alpha * self.lambda_max[f],
                     PairSpectra::Dense(h) => {
-                        let pair = &h[r] * a - &h[f] * alpha;
+                        let pair = &h[r] * a + &h[f] * b;
                         pair.symmetric_eigenvalues().amax()
                     }
                 };
@@ -174,7 +184,7 @@ fn check_n_retain(n_retain: usize, n: usize) -> Result<()> {
     Ok(())
 }
 
-/// The coherence numbers of SCIENCE §3. All are dimensionless ratios ≥ 0; σ ∈ [1, n] for
+/// The coherence numbers. All are dimensionless ratios ≥ 0; σ ∈ [1, n] for
 /// rank-one Hessians. A number whose set is empty (or whose curvature is all zero) is 0:
 /// with no forget samples σ_F = σ_RF = σ_U = σ_U_signed = 0, and likewise with no retain
 /// samples σ_R = σ_RF = σ_U = σ_U_signed = 0.
@@ -188,11 +198,16 @@ pub struct Coherence {
     pub sigma_f: f64,
     /// σ_RF = ‖S_RF‖₂ / sqrt(max_{i∈R} λ_max(H_i) · max_{j∈F} λ_max(H_j)).
     pub sigma_rf: f64,
-    /// σ_U = λ_max(S^U) / max_{(r,f)} |λ|_max(A_(r,f)), magnitude version (b = α), see
-    /// [`PairOperator`]. NaN (not computed) when n_r·n_f > [`PAIR_LIMIT`].
+    /// σ_U = λ_max(S^U) / max_{(r,f)} λ_max((1−α)H_r + αH_f): the magnitude version
+    /// (b = α in S^U, see [`PairOperator`]) with the magnitude pair matrices as normaliser.
+    /// Not a measure of memorisation: for mutually orthogonal rank-one curvature of equal
+    /// scale (σ = 1) S^U is the weighted adjacency of the n_r × n_f rook graph (pairs that
+    /// share a sample are coupled) and σ_U = (√((1−α)² + α²) + (1−α)(n_f − 1) + α(n_r − 1)) /
+    /// max(1−α, α) ≈ n_r + n_f. NaN (not computed) when n_r·n_f > [`PAIR_LIMIT`].
     pub sigma_u: f64,
-    /// The same with b = −α: (S^U)² entries are tr(A_(r,f) A_(r',f')), negative ones clamped
-    /// to 0 before the square root. Same denominator as `sigma_u`.
+    /// The signed version: b = −α, so the squared entries of S^U are tr(A_(r,f) A_(r',f'))
+    /// for A_(r,f) = (1−α)H_r − αH_f (negative ones clamped to 0 before the square root),
+    /// normalised by max_{(r,f)} of the spectral radius of that signed A_(r,f).
     pub sigma_u_signed: f64,
 }
 
@@ -201,8 +216,9 @@ pub struct Coherence {
 /// Largest eigenvalues come from an exact dense solve up to dimension 300 and above it from
 /// Lanczos started at the all-ones vector (every matrix here is entrywise non-negative, so
 /// its top eigenvector is too) with relative residual tolerance 1e-8; S^U is never formed for
-/// N = n_r·n_f > 300 (matrix-free [`PairOperator`]). The pair denominator is the spectral
-/// radius of the actual (signed) A_(r,f) = (1−α)H_r − αH_f for both σ_U versions.
+/// N = n_r·n_f > 300 (matrix-free [`PairOperator`]). Each σ_U version is normalised by its
+/// own pair matrices: magnitude with λ_max((1−α)H_r + αH_f), signed with the spectral
+/// radius of (1−α)H_r − αH_f ([`CurvatureGram::max_pair_spectral_radius`]).
 ///
 /// # Panics
 /// If α ∉ [0, 1] (use [`try_coherence`] to get an error instead).
@@ -285,7 +301,10 @@ pub const PAIR_LIMIT: usize = 10_000;
 /// range, an empty retain or forget set).
 pub fn pair_coherence(gram: &CurvatureGram, alpha: f64, signed: bool) -> Result<f64> {
     let op = PairOperator::new(gram, alpha, signed)?;
-    Ok(ratio(lambda_max(&op), gram.max_pair_spectral_radius(alpha)))
+    Ok(ratio(
+        lambda_max(&op),
+        gram.max_pair_spectral_radius(alpha, signed),
+    ))
 }
 
 /// num / den, or 0 when den is 0 (an empty set or zero curvature).
@@ -398,8 +417,8 @@ mod tests {
             let gram = CurvatureGram::from_rank_one(&g, &c, n_r);
             for alpha in [0.0, 0.3, 1.0] {
                 let s = coherence(&gram, alpha);
-                let den = gram.max_pair_spectral_radius(alpha);
                 for (signed, rust) in [(false, s.sigma_u), (true, s.sigma_u_signed)] {
+                    let den = gram.max_pair_spectral_radius(alpha, signed);
                     let dense = dense_pair_matrix(&gram, alpha, signed);
                     let reference = sorted_eigenvalues(&dense).last().unwrap() / den;
                     assert!(
@@ -418,6 +437,97 @@ mod tests {
                     assert!(err < 1e-13, "matvec relative error {err}");
                 }
             }
+        }
+    }
+
+    /// σ_U and σ_U_signed straight from dense p×p Hessians H_i = c_i g_i g_iᵀ: every pair
+    /// matrix A_(r,f) = (1−α)H_r ± αH_f formed and eigen-solved, the N×N matrix S^U formed from
+    /// tr(H_i H_j) of dense products and eigen-solved, all with nalgebra; against the rank-one
+    /// path (2×2 closed form) and the dense path of [`coherence`].
+    #[test]
+    fn pair_normalisers_match_dense_pair_matrices() {
+        for (n, n_r, p, seed) in [(7, 4, 5, 111), (9, 3, 12, 112)] {
+            let (g, c) = rank_one_case(n, p, seed);
+            let h: Vec<DMatrix<f64>> = (0..n)
+                .map(|i| {
+                    let gi = g.row(i).transpose();
+                    &gi * gi.transpose() * c[i]
+                })
+                .collect();
+            let paths = [
+                ("rank one", CurvatureGram::from_rank_one(&g, &c, n_r)),
+                ("dense", CurvatureGram::from_dense(&h, n_r)),
+            ];
+            let pairs: Vec<(usize, usize)> = (0..n_r)
+                .flat_map(|r| (n_r..n).map(move |f| (r, f)))
+                .collect();
+            for alpha in [0.1, 0.5, 0.85] {
+                let a = 1.0 - alpha;
+                for signed in [false, true] {
+                    let b = if signed { -alpha } else { alpha };
+                    let normaliser = pairs
+                        .iter()
+                        .map(|&(r, f)| (&h[r] * a + &h[f] * b).symmetric_eigenvalues().amax())
+                        .fold(0.0, f64::max);
+                    let tr = |i: usize, j: usize| (&h[i] * &h[j]).trace();
+                    let su = DMatrix::from_fn(pairs.len(), pairs.len(), |u, v| {
+                        let ((r, f), (r2, f2)) = (pairs[u], pairs[v]);
+                        let sq =
+                            a * a * tr(r, r2) + a * b * (tr(r, f2) + tr(f, r2)) + b * b * tr(f, f2);
+                        sq.max(0.0).sqrt()
+                    });
+                    let reference = sorted_eigenvalues(&su).last().unwrap() / normaliser;
+                    for (path, gram) in &paths {
+                        let got = coherence(gram, alpha);
+                        let rust = if signed {
+                            got.sigma_u_signed
+                        } else {
+                            got.sigma_u
+                        };
+                        assert!(
+                            rel(rust, reference, 1e-300) < 1e-10,
+                            "{path}, n={n}, alpha={alpha}, signed={signed}: rust={rust}, \
+                             reference={reference}"
+                        );
+                        let den = gram.max_pair_spectral_radius(alpha, signed);
+                        assert!(
+                            rel(den, normaliser, 1e-300) < 1e-10,
+                            "{path} normaliser: rust={den}, reference={normaliser}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Mutually orthogonal rank-one curvature of equal scale λ (σ = 1, pure memorisation):
+    /// S^U/λ = √(a² + α²)·I + a·(pairs sharing r) + α·(pairs sharing f), the rook graph, with
+    /// Perron root √(a² + α²) + a(n_f − 1) + α(n_r − 1); both pair normalisers are
+    /// λ·max(a, α). So σ_U ≈ n_r + n_f although nothing is coherent.
+    #[test]
+    fn orthogonal_curvature_gives_the_rook_graph_value() {
+        let (n_r, n_f) = (5, 3);
+        let n = n_r + n_f;
+        // ‖g_i‖² c_i = 2·0.75 = 1.5 for every sample.
+        let g = DMatrix::from_fn(n, n + 2, |i, j| if i == j { 2f64.sqrt() } else { 0.0 });
+        let gram = CurvatureGram::from_rank_one(&g, &vec![0.75; n], n_r);
+        for alpha in [0.2f64, 0.5, 0.7] {
+            let a = 1.0 - alpha;
+            let reference =
+                ((a * a + alpha * alpha).sqrt() + a * (n_f - 1) as f64 + alpha * (n_r - 1) as f64)
+                    / a.max(alpha);
+            let s = coherence(&gram, alpha);
+            for (name, rust) in [("sigma_u", s.sigma_u), ("sigma_u_signed", s.sigma_u_signed)] {
+                assert!(
+                    rel(rust, reference, 1.0) < 1e-12,
+                    "{name}, alpha={alpha}: rust={rust}, reference={reference}"
+                );
+            }
+            assert!(
+                (s.sigma - 1.0).abs() < 1e-12,
+                "sigma: rust={}, reference=1",
+                s.sigma
+            );
         }
     }
 

@@ -11,7 +11,7 @@ use crate::operator::LinearOperator;
 /// Pair counts N = n_r·n_f below this run the matvec on one thread.
 const PARALLEL_MIN_PAIRS: usize = 2048;
 
-/// The N×N matrix S^U (N = n_r·n_f) of SCIENCE §3 as a matrix-free operator:
+/// The N×N pair-coherence matrix S^U (N = n_r·n_f) as a matrix-free operator:
 ///
 /// (S^U)²_{(r,f),(r',f')} = a²K_rr' + a·b·(K_rf' + K_fr') + b²K_ff',  a = 1−α,
 ///

@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::gram::{h_alpha_spectrum, h_spectrum};
 use crate::samples::{SampleCurvature, retain_first};
 
-/// Coherence and curvature at w* (SCIENCE §3). H = (1/n) Σ_i H_i over all n samples; H_R and
+/// Coherence and curvature at w*. H = (1/n) Σ_i H_i over all n samples; H_R and
 /// H_F are the means over their sets; H_α = (1−α)H_R − αH_F, a p×p matrix, so 0 counts in its
 /// extreme eigenvalues when it is rank-deficient.
 #[derive(Debug, Clone, PartialEq, Serialize)]

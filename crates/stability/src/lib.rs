@@ -1,5 +1,5 @@
 //! `frontier-stability`: the linear-stability engine for gradient-based
-//! unlearning (SCIENCE §1, §2, §4).
+//! unlearning (`docs/science.md`).
 //!
 //! Given per-sample Hessians of a retain set and (optionally) a forget set, it
 //! decides four ways whether the linearised unlearning step
@@ -9,11 +9,13 @@
 //! - [`mean_square`]: exact mean-square criterion ρ(T) > 1, and tr T^k(I);
 //! - [`first_moment`]: λ_min(H_α) < 0 or λ_max(H_α) > 2/η;
 //! - [`bounds`]: the coherence bounds (SGD and pair forms, via `frontier-probes`);
-//! - [`lyapunov`]: almost-sure criterion γ > 0 from simulated runs;
+//! - [`lyapunov`]: almost-sure criterion γ_∞ > 0 (asymptotic exponent, three-valued verdict)
+//!   and the finite-horizon growth within K steps, from simulated runs;
 //!
-//! plus the [`simulate`]d dynamics, the [`synthetic`] Hessian families of the
-//! "Hessian test", the figure grids in [`sweep`], and a one-call
-//! [`report::analyze`].
+//! plus the finite-budget [`escape`] time, the [`score`]s of a predicted frontier (balanced
+//! accuracy, base rate, boundary distance), the [`simulate`]d dynamics, the [`synthetic`]
+//! Hessian families of the "Hessian test", grids of cells with their boundaries and
+//! agreement scores in [`sweep`], and a one-call [`report::analyze`].
 //!
 //! Flow: validated [`Family`] inputs → [`Curvature`] (projection onto the span
 //! of the curvature, built once) → [`Problem`] (curvature + validated
@@ -32,14 +34,15 @@
 pub mod bounds;
 pub mod curvature;
 pub mod error;
+pub mod escape;
 pub mod family;
 pub mod first_moment;
 pub mod lyapunov;
 pub mod mean_square;
-pub mod parallel;
 pub mod problem;
 pub mod report;
 pub mod sampler;
+pub mod score;
 pub mod simulate;
 pub mod sweep;
 pub mod synthetic;

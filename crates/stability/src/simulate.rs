@@ -1,6 +1,6 @@
 //! Simulator of the linearised dynamics
 //! u ← u − η[(1−α)·mean_{B_r} H_i u − α·mean_{B_f} H_j u]
-//! (SCIENCE §1), with the divergence rule ‖u_k‖² ≥ threshold·‖u₀‖².
+//! (`docs/science.md`), with the divergence rule ‖u_k‖² ≥ threshold·‖u₀‖².
 //!
 //! A run lives in span coordinates (the flat part of u₀ never moves and only
 //! adds a constant to ‖u‖²). Each step costs O(B·nnz) for rank-one families
@@ -22,9 +22,9 @@ use serde::{Deserialize, Serialize};
 use crate::curvature::{Reduced, Samples};
 use crate::error::{Error, Result};
 use crate::lyapunov::LyapunovEstimate;
-use crate::parallel::par_map;
 use crate::problem::Problem;
 use crate::sampler::Sampler;
+use frontier_common::par_map;
 
 /// Distribution of u₀ ∈ R^p.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,7 +198,7 @@ fn run_rng(seed: u64, cell: u64, rep: u64) -> ChaCha8Rng {
 
 /// How one family adds coef·Ĥ_i u (u before the step) to the step's
 /// `delta`, recording coordinates it touches for the first time.
-trait Gather {
+pub(crate) trait Gather {
     fn gather(&self, i: usize, coef: f64, u: &[f64], delta: &mut [f64], touched: &mut Vec<u32>);
 }
 
@@ -246,7 +246,7 @@ impl Gather for &Reduced {
 
 /// One family that moves u: its gather kernel, step coefficient w/B and
 /// batch sampler.
-struct Term<G> {
+pub(crate) struct Term<G> {
     family: G,
     coef: f64,
     sampler: Sampler,
@@ -267,60 +267,69 @@ fn norm_sq(u: &[f64]) -> f64 {
     u.iter().map(|x| x * x).sum()
 }
 
-fn run(problem: &Problem<'_>, opts: &SimOptions, cell: u64, rep: u64) -> RunOutcome {
-    let sampling = problem.settings().sampling;
-    let terms = problem.terms();
-    let rng = run_rng(opts.seed, cell, rep);
-    if terms.iter().all(|(f, ..)| f.axes.is_some()) {
-        let terms = terms
-            .into_iter()
-            .filter_map(|(f, w, b)| {
-                Some(Term::new(Axes(f.axes.as_deref()?), w, sampling, f.len(), b))
-            })
-            .collect();
-        run_with(problem, opts, terms, rng)
-    } else {
-        let terms = terms
-            .into_iter()
-            .map(|(f, w, b)| Term::new(f, w, sampling, f.len(), b))
-            .collect();
-        run_with(problem, opts, terms, rng)
-    }
+/// The state of one run of the linearised dynamics: the span part ū of u, stored divided by
+/// exp(`log_scale`) so that it never overflows, with its batch streams. Shared by the
+/// divergence runs of this module and the asymptotic exponent of [`crate::lyapunov`].
+pub(crate) struct Walk<G> {
+    terms: Vec<Term<G>>,
+    rng: ChaCha8Rng,
+    u: Vec<f64>,
+    delta: Vec<f64>,
+    touched: Vec<u32>,
+    /// ‖u‖² of the stored vector: updated incrementally by [`Walk::step`], exact after
+    /// [`Walk::refresh`].
+    pub(crate) sq: f64,
+    /// The last exact value of `sq`.
+    exact_ref: f64,
+    /// ū = exp(log_scale)·u.
+    pub(crate) log_scale: f64,
+    /// ‖u₀‖² of the whole start vector, and of its part outside the span (which never moves).
+    pub(crate) start_sq: f64,
+    pub(crate) flat: f64,
+    /// Steps taken.
+    pub(crate) steps: usize,
 }
 
-fn run_with<G: Gather>(
-    problem: &Problem<'_>,
-    opts: &SimOptions,
-    mut terms: Vec<Term<G>>,
-    mut rng: ChaCha8Rng,
-) -> RunOutcome {
-    let curv = problem.curvature();
-    let full: Vec<f64> = match opts.init {
-        InitialState::Uniform => (0..curv.dim()).map(|_| rng.random::<f64>()).collect(),
-        InitialState::Normal => (0..curv.dim())
-            .map(|_| rng.sample(StandardNormal))
-            .collect(),
-    };
-    let mut u = vec![0.0; curv.rank()];
-    let flat = curv.project(&full, &mut u);
-    let limit_true = opts.threshold * norm_sq(&full) - flat;
-    let mut delta = vec![0.0; u.len()];
-    let mut touched: Vec<u32> = Vec::with_capacity(u.len());
-    let mut sq = norm_sq(&u);
-    let mut exact_ref = sq;
-    let mut log_scale = 0.0; // span part = exp(log_scale)·u
-    let mut limit = limit_true;
-    let burn = opts.burn_in();
-    let mut log_at_burn = 0.5 * sq.ln();
-    let true_norm = |sq: f64, log_scale: f64| (sq * (2.0 * log_scale).exp() + flat).sqrt();
-    let mut diverged_at = None;
-    let mut final_norm = f64::NAN;
+impl<G: Gather> Walk<G> {
+    /// Draws u₀ ∈ R^p from `init` with `rng` (which then draws the batches) and projects it.
+    fn new(
+        problem: &Problem<'_>,
+        init: InitialState,
+        terms: Vec<Term<G>>,
+        mut rng: ChaCha8Rng,
+    ) -> Self {
+        let curv = problem.curvature();
+        let full: Vec<f64> = match init {
+            InitialState::Uniform => (0..curv.dim()).map(|_| rng.random::<f64>()).collect(),
+            InitialState::Normal => (0..curv.dim())
+                .map(|_| rng.sample(StandardNormal))
+                .collect(),
+        };
+        let mut u = vec![0.0; curv.rank()];
+        let flat = curv.project(&full, &mut u);
+        let sq = norm_sq(&u);
+        Walk {
+            terms,
+            rng,
+            delta: vec![0.0; u.len()],
+            touched: Vec::with_capacity(u.len()),
+            u,
+            sq,
+            exact_ref: sq,
+            log_scale: 0.0,
+            start_sq: norm_sq(&full),
+            flat,
+            steps: 0,
+        }
+    }
 
-    for step in 1..=opts.steps {
-        for t in &mut terms {
-            for &i in t.sampler.draw(&mut rng) {
-                t.family
-                    .gather(i as usize, t.coef, &u, &mut delta, &mut touched);
+    /// One step: every family draws its batch and adds its update; ‖u‖² is updated
+    /// incrementally.
+    fn step(&mut self) {
+        let (u, delta, touched) = (&mut self.u, &mut self.delta, &mut self.touched);
+        for t in &mut self.terms {
+            for &i in t.sampler.draw(&mut self.rng) {
+                t.family.gather(i as usize, t.coef, u, delta, touched);
             }
         }
         let mut apply = |k: u32| {
@@ -340,15 +349,151 @@ fn run_with<G: Gather>(
         if let [k] = pairs.remainder() {
             even += apply(*k);
         }
-        sq += even + odd;
+        self.sq += even + odd;
         touched.clear();
-        let crossing = diverged_at.is_none() && sq >= limit;
-        if step % 64 == 0 || sq < exact_ref / 16.0 || crossing || step == burn || step == opts.steps
-        {
-            sq = norm_sq(&u);
-            exact_ref = sq;
+        self.steps += 1;
+    }
+
+    /// Whether the incremental ‖u‖² is due for an exact recomputation: every 64 steps and
+    /// whenever it has shrunk 16-fold (cancellation).
+    fn due(&self) -> bool {
+        self.steps.is_multiple_of(64) || self.sq < self.exact_ref / 16.0
+    }
+
+    /// Recomputes ‖u‖² exactly.
+    fn refresh(&mut self) {
+        self.sq = norm_sq(&self.u);
+        self.exact_ref = self.sq;
+    }
+
+    /// Rescales u to unit norm when ‖u‖² has left [1e-100, 1e100], keeping the scale in
+    /// `log_scale`; returns whether it did.
+    fn rescale(&mut self) -> bool {
+        if (1e-100..=1e100).contains(&self.sq) {
+            return false;
         }
-        if !sq.is_finite() {
+        let s = self.sq.sqrt();
+        self.u.iter_mut().for_each(|x| *x /= s);
+        self.log_scale += s.ln();
+        self.refresh();
+        true
+    }
+
+    /// log‖ū‖ (exact after [`Walk::refresh`]).
+    pub(crate) fn log_norm(&self) -> f64 {
+        self.log_scale + 0.5 * self.sq.ln()
+    }
+
+    /// ‖u‖ of the whole vector (span and flat parts) in parameter units.
+    fn true_norm(&self) -> f64 {
+        (self.sq * (2.0 * self.log_scale).exp() + self.flat).sqrt()
+    }
+
+    /// Takes `k` steps, renormalising as needed; ‖u‖² is exact afterwards. Stops early when
+    /// ū becomes non-finite or exactly zero (see [`Walk::ended`]).
+    pub(crate) fn advance(&mut self, k: usize) {
+        for _ in 0..k {
+            self.step();
+            if self.due() {
+                self.refresh();
+            }
+            if self.ended() {
+                return;
+            }
+            self.rescale();
+        }
+        self.refresh();
+    }
+
+    /// Whether the run cannot go on: ‖ū‖² non-finite (a single step overflowed) or exactly 0.
+    pub(crate) fn ended(&self) -> bool {
+        !self.sq.is_finite() || self.sq == 0.0
+    }
+}
+
+/// What to do with the walks of one cell, whichever gather kernel their families use.
+pub(crate) trait OnWalks {
+    type Out;
+    fn on<G: Gather>(self, walks: Vec<Walk<G>>) -> Self::Out;
+}
+
+/// The walks of repetitions `reps` of cell `cell` under master seed `seed`, each from its
+/// own stream (seed, cell, rep), handed to `on`. The synthetic diagonal families use the
+/// O(1)-per-sample kernel, the others the general one.
+pub(crate) fn walks<O: OnWalks>(
+    problem: &Problem<'_>,
+    init: InitialState,
+    seed: u64,
+    cell: u64,
+    reps: std::ops::Range<u64>,
+    on: O,
+) -> O::Out {
+    let sampling = problem.settings().sampling;
+    let terms = problem.terms();
+    if terms.iter().all(|(f, ..)| f.axes.is_some()) {
+        let make = || {
+            terms
+                .iter()
+                .filter_map(|&(f, w, b)| {
+                    Some(Term::new(Axes(f.axes.as_deref()?), w, sampling, f.len(), b))
+                })
+                .collect()
+        };
+        let walks = reps
+            .map(|rep| Walk::new(problem, init, make(), run_rng(seed, cell, rep)))
+            .collect();
+        on.on(walks)
+    } else {
+        let make = || {
+            terms
+                .iter()
+                .map(|&(f, w, b)| Term::new(f, w, sampling, f.len(), b))
+                .collect()
+        };
+        let walks = reps
+            .map(|rep| Walk::new(problem, init, make(), run_rng(seed, cell, rep)))
+            .collect();
+        on.on(walks)
+    }
+}
+
+/// One divergence run with `opts` (see [`RunOutcome`]).
+struct DivergenceRun<'o>(&'o SimOptions);
+
+impl OnWalks for DivergenceRun<'_> {
+    type Out = RunOutcome;
+    fn on<G: Gather>(self, walks: Vec<Walk<G>>) -> RunOutcome {
+        let walk = walks.into_iter().next().expect("one walk per run");
+        run_with(self.0, walk)
+    }
+}
+
+fn run(problem: &Problem<'_>, opts: &SimOptions, cell: u64, rep: u64) -> RunOutcome {
+    walks(
+        problem,
+        opts.init,
+        opts.seed,
+        cell,
+        rep..rep + 1,
+        DivergenceRun(opts),
+    )
+}
+
+fn run_with<G: Gather>(opts: &SimOptions, mut walk: Walk<G>) -> RunOutcome {
+    let limit_true = opts.threshold * walk.start_sq - walk.flat;
+    let mut limit = limit_true;
+    let burn = opts.burn_in();
+    let mut log_at_burn = walk.log_norm();
+    let mut diverged_at = None;
+    let mut final_norm = f64::NAN;
+
+    for step in 1..=opts.steps {
+        walk.step();
+        let crossing = diverged_at.is_none() && walk.sq >= limit;
+        if walk.due() || crossing || step == burn || step == opts.steps {
+            walk.refresh();
+        }
+        if !walk.sq.is_finite() {
             return RunOutcome {
                 diverged_at: diverged_at.or(Some(step)),
                 final_norm: if diverged_at.is_some() {
@@ -359,31 +504,26 @@ fn run_with<G: Gather>(
                 growth_rate: f64::INFINITY,
             };
         }
-        if sq == 0.0 {
+        if walk.sq == 0.0 {
             return RunOutcome {
                 diverged_at,
                 final_norm: if diverged_at.is_some() {
                     final_norm
                 } else {
-                    flat.sqrt()
+                    walk.flat.sqrt()
                 },
                 growth_rate: f64::NEG_INFINITY,
             };
         }
-        if diverged_at.is_none() && sq >= limit {
+        if diverged_at.is_none() && walk.sq >= limit {
             diverged_at = Some(step);
-            final_norm = true_norm(sq, log_scale);
+            final_norm = walk.true_norm();
         }
-        if !(1e-100..=1e100).contains(&sq) {
-            let s = sq.sqrt();
-            u.iter_mut().for_each(|x| *x /= s);
-            log_scale += s.ln();
-            sq = norm_sq(&u);
-            exact_ref = sq;
-            limit = limit_true * (-2.0 * log_scale).exp();
+        if walk.rescale() {
+            limit = limit_true * (-2.0 * walk.log_scale).exp();
         }
         if step == burn {
-            log_at_burn = log_scale + 0.5 * sq.ln();
+            log_at_burn = walk.log_norm();
         }
     }
     RunOutcome {
@@ -391,9 +531,9 @@ fn run_with<G: Gather>(
         final_norm: if diverged_at.is_some() {
             final_norm
         } else {
-            true_norm(sq, log_scale)
+            walk.true_norm()
         },
-        growth_rate: (log_scale + 0.5 * sq.ln() - log_at_burn) / (opts.steps - burn) as f64,
+        growth_rate: (walk.log_norm() - log_at_burn) / (opts.steps - burn) as f64,
     }
 }
 
@@ -450,7 +590,7 @@ mod tests {
         assert_eq!(out.growth_rate, f64::INFINITY);
     }
 
-    /// tr T^k(I) = E‖u_k‖² for E[u₀u₀ᵀ] = I (SCIENCE §2.1: a random 6-dim,
+    /// tr T^k(I) = E‖u_k‖² for E[u₀u₀ᵀ] = I (the mean-square check: a random 6-dim,
     /// n = 8, B = 3, η = 0.3 rank-one case without replacement, k = 40).
     #[test]
     fn trace_of_t_power_matches_monte_carlo() {

@@ -1,7 +1,10 @@
-//! The grids behind Figures 1 and 2 (SCIENCE §4, §6), as plain serialisable
-//! data: per-cell simulation statistics and criteria, plus the boundary curves
-//! to overlay and each boundary's agreement score. No plotting here.
+//! Grids of the linearised dynamics as plain serialisable data: the evaluation of every
+//! criterion and of the simulated runs per grid cell ([`evaluate`]), the boundary curves to
+//! overlay ([`step_line`]) and each boundary's agreement score with the simulated majority
+//! ([`Heatmap`]). What a grid spans (the Hessian-test figures, a user's own sweep) is the
+//! caller's choice; no plotting here.
 
+use frontier_common::{Progress, par_map};
 use frontier_probes::{Coherence, try_coherence};
 use serde::{Deserialize, Serialize};
 
@@ -10,10 +13,8 @@ use crate::curvature::Curvature;
 use crate::error::{Error, Result};
 use crate::first_moment::first_moment;
 use crate::mean_square::{PowerOptions, rho};
-use crate::parallel::par_map;
-use crate::problem::{Problem, Sampling, Settings};
+use crate::problem::{Problem, Settings};
 use crate::simulate::{SimOptions, simulate};
-use crate::synthetic::{ForgetPlacement, UnlearningSpec, coherence_dial, unlearning_families};
 
 /// A stability criterion drawn as a boundary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,7 +46,7 @@ impl Rule {
         match self {
             Rule::CoherenceBound => cell.coherence_bound_diverges,
             Rule::MeanSquare => cell.rho > 1.0,
-            Rule::Lyapunov => cell.lyapunov > 0.0,
+            Rule::Lyapunov => cell.gamma > 0.0,
             Rule::FirstMoment => cell.first_moment_diverges,
         }
     }
@@ -68,10 +69,10 @@ pub struct Cell {
     pub rho: f64,
     /// Whether the eigen-solve for ρ converged.
     pub rho_converged: bool,
-    /// Lyapunov exponent γ from the same runs.
-    pub lyapunov: f64,
+    /// Lyapunov exponent γ from the same runs (log growth of ‖u‖ per step).
+    pub gamma: f64,
     /// Its standard error over runs.
-    pub lyapunov_stderr: f64,
+    pub gamma_stderr: f64,
     /// λ_min(H_α).
     pub lambda_min_h_alpha: f64,
     /// λ_max(H_α).
@@ -110,20 +111,14 @@ pub struct Boundary {
 
 /// A heatmap grid: colour = `diverged_fraction`; `cells[iy * x.len() + ix]`.
 ///
-/// Boundaries: where the divergent region is at small y (Figure 1: small σ)
+/// Boundaries: where the divergent region is at small y (e.g. small coherence σ)
 /// the line sits on the upper edge of each column's largest diverging cell
 /// (σ + 0.5 on an integer grid), at the lower edge of the grid when none
-/// diverges; where it is at large y (Figure 2: large α) the line sits on the
+/// diverges; where it is at large y (e.g. large α) the line sits on the
 /// lower edge of the smallest diverging cell, at the top when none diverges.
 /// Cell edges are midpoints between grid values (in log₂ when `x_log2`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Heatmap {
-    /// Title with η, n, repetitions, steps and seed.
-    pub title: String,
-    /// x-axis label with units.
-    pub x_label: String,
-    /// y-axis label with units.
-    pub y_label: String,
     /// Whether x is best shown on a log₂ axis (batch size).
     pub x_log2: bool,
     /// Grid values along x.
@@ -149,33 +144,74 @@ impl Heatmap {
     }
 }
 
+impl Boundary {
+    /// The boundary of `rule` over a grid with cell edges `x_edges`, `y_edges` (lengths
+    /// nx + 1, ny + 1), whose divergent region sits at `region` of the y axis:
+    /// `labels(ix, iy)` gives cell (ix, iy)'s (predicted, observed) verdicts (true = diverges
+    /// or escapes). The step line follows the predicted verdicts ([`step_line`]); the agreement
+    /// is the fraction of cells where the two verdicts are equal.
+    pub fn of(
+        rule: Rule,
+        x_edges: &[f64],
+        y_edges: &[f64],
+        region: Region,
+        labels: impl Fn(usize, usize) -> (bool, bool),
+    ) -> Boundary {
+        let (nx, ny) = (x_edges.len() - 1, y_edges.len() - 1);
+        let points = step_line(x_edges, y_edges, region, |ix, iy| labels(ix, iy).0);
+        let agree = (0..ny)
+            .flat_map(|iy| (0..nx).map(move |ix| (ix, iy)))
+            .filter(|&(ix, iy)| {
+                let (predicted, observed) = labels(ix, iy);
+                predicted == observed
+            })
+            .count();
+        Boundary {
+            rule,
+            label: rule.label().to_string(),
+            points,
+            agreement: agree as f64 / (nx * ny) as f64,
+        }
+    }
+}
+
 /// Which end of the y axis a rule's divergent region sits at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Region {
-    /// Small y diverges (Figure 1: small σ).
+    /// Small y diverges (e.g. small coherence σ).
     LowY,
-    /// Large y diverges (Figure 2: large α).
+    /// Large y diverges (e.g. large α).
     HighY,
 }
 
-/// One cell to evaluate: a curvature (index) and step settings.
-struct Spec {
-    curvature: usize,
-    settings: Settings,
-    x: f64,
-    y: f64,
+/// One cell to evaluate: a curvature (an index into the curvatures given to [`evaluate`]),
+/// the step settings, and the cell's coordinates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spec {
+    /// Index of the cell's curvature.
+    pub curvature: usize,
+    /// η, α, B_r, B_f and the sampling scheme.
+    pub settings: Settings,
+    /// x coordinate (grid value).
+    pub x: f64,
+    /// y coordinate (grid value).
+    pub y: f64,
 }
 
-/// Evaluates every criterion and the simulation for each spec, in parallel;
-/// the seeds use cell index `cell_offset + i`.
-fn evaluate(
+/// Evaluates every criterion and the simulation for each spec, in parallel on `threads`
+/// workers (0 = all cores; results do not depend on it); the simulations' streams use cell
+/// index `cell_offset + i`. `progress` is told the number of specs and advances by one per
+/// finished cell.
+pub fn evaluate(
     curvatures: &[Curvature],
     specs: &[Spec],
     sim: &SimOptions,
     threads: usize,
     cell_offset: u64,
+    progress: &dyn Progress,
 ) -> Result<Vec<Cell>> {
     sim.validate()?;
+    progress.start(specs.len());
     let grams = par_map(curvatures.len(), threads, |i| {
         curvature_gram(&curvatures[i])
     })
@@ -201,6 +237,7 @@ fn evaluate(
         let key = (spec.curvature, spec.settings.alpha.to_bits());
         let coh = &coherences[keys.binary_search(&key).expect("every key was computed")];
         let bound = coherence_bound(&problem, coh, &first);
+        progress.advance(1);
         Ok(Cell {
             x: spec.x,
             y: spec.y,
@@ -209,8 +246,8 @@ fn evaluate(
             mean_final_norm: summary.mean_final_norm,
             rho: power.value,
             rho_converged: power.converged,
-            lyapunov: summary.lyapunov.gamma,
-            lyapunov_stderr: summary.lyapunov.stderr,
+            gamma: summary.lyapunov.gamma,
+            gamma_stderr: summary.lyapunov.stderr,
             lambda_min_h_alpha: first.lambda_min,
             lambda_max_h_alpha: first.lambda_max,
             first_moment_diverges: first.diverges,
@@ -266,377 +303,48 @@ pub fn step_line(
     points
 }
 
-#[allow(clippy::too_many_arguments)]
-fn heatmap(
-    title: String,
-    x_label: &str,
-    y_label: &str,
-    x: Vec<f64>,
-    y: Vec<f64>,
-    x_log2: bool,
-    cells: Vec<Cell>,
-    rules: &[Rule],
-    region: Region,
-    sim: &SimOptions,
-) -> Heatmap {
-    let (x_edges, y_edges) = (edges(&x, x_log2), edges(&y, false));
-    let nx = x.len();
-    let boundaries = rules
-        .iter()
-        .map(|&rule| {
-            let points = step_line(&x_edges, &y_edges, region, |ix, iy| {
-                rule.diverges(&cells[iy * nx + ix])
-            });
-            let agree = cells
-                .iter()
-                .filter(|c| rule.diverges(c) == c.majority_diverged())
-                .count();
-            Boundary {
-                rule,
-                label: rule.label().to_string(),
-                points,
-                agreement: agree as f64 / cells.len() as f64,
-            }
-        })
-        .collect();
-    Heatmap {
-        title,
-        x_label: x_label.into(),
-        y_label: y_label.into(),
-        x_log2,
-        simulated_steps: (cells.len() * sim.reps * sim.steps) as u64,
-        x,
-        y,
-        x_edges,
-        y_edges,
-        cells,
-        boundaries,
-    }
-}
-
-fn sampling_words(s: Sampling) -> &'static str {
-    match s {
-        Sampling::Without => "without replacement",
-        Sampling::With => "with replacement",
-        Sampling::Bernoulli => "Bernoulli(B/n)",
-    }
-}
-
-/// Figure 1: the SGD Hessian test over batch size × coherence dial.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Figure1Config {
-    /// Samples n.
-    pub n: usize,
-    /// Coherence dial values σ (y axis), each in 1..=n.
-    pub sigmas: Vec<usize>,
-    /// Batch sizes B (x axis), each in 1..=n.
-    pub batches: Vec<usize>,
-    /// Learning rate η.
-    pub eta: f64,
-    /// Batch sampling scheme.
-    pub sampling: Sampling,
-    /// Simulation controls (steps, reps, seed, threshold, …).
-    pub sim: SimOptions,
-    /// Worker threads (0 = all cores); results do not depend on it.
-    pub threads: usize,
-}
-
-impl Default for Figure1Config {
-    /// SCIENCE §4: n = 100, σ ∈ 1..=50, B ∈ 1..=49, η = 0.5, 1000 steps,
-    /// 10 repetitions, threshold 1000, without replacement.
-    fn default() -> Self {
-        Figure1Config {
-            n: 100,
-            sigmas: (1..=50).collect(),
-            batches: (1..=49).collect(),
-            eta: 0.5,
-            sampling: Sampling::Without,
-            sim: SimOptions::default(),
-            threads: 0,
-        }
-    }
-}
-
-impl Figure1Config {
-    /// A tiny grid (6 × 6 cells, 3 runs of 200 steps) for tests and smoke runs.
-    pub fn quick() -> Self {
-        Figure1Config {
-            sigmas: vec![1, 2, 4, 8, 16, 32],
-            batches: vec![1, 2, 5, 10, 20, 40],
-            sim: SimOptions {
-                steps: 200,
-                reps: 3,
-                ..SimOptions::default()
-            },
-            ..Figure1Config::default()
-        }
-    }
-}
-
-/// Computes Figure 1: x = B (log₂), y = σ; overlays coherence bound, ρ(T) = 1
-/// and γ = 0.
-pub fn figure1(cfg: &Figure1Config) -> Result<Heatmap> {
-    let curvatures = cfg
-        .sigmas
-        .iter()
-        .map(|&s| Curvature::new(&coherence_dial(cfg.n, s)?, None))
-        .collect::<Result<Vec<_>>>()?;
-    let specs: Vec<Spec> = cfg
-        .sigmas
-        .iter()
-        .enumerate()
-        .flat_map(|(iy, &s)| {
-            cfg.batches.iter().map(move |&b| Spec {
-                curvature: iy,
-                settings: Settings {
-                    sampling: cfg.sampling,
-                    ..Settings::new(cfg.eta, 0.0, b)
-                },
-                x: b as f64,
-                y: s as f64,
-            })
-        })
-        .collect();
-    let cells = evaluate(&curvatures, &specs, &cfg.sim, cfg.threads, 0)?;
-    let title = format!(
-        "Hessian test, SGD: fraction of diverging runs (η = {}, n = {}, {} runs × {} steps, seed {}, {})",
-        cfg.eta,
-        cfg.n,
-        cfg.sim.reps,
-        cfg.sim.steps,
-        cfg.sim.seed,
-        sampling_words(cfg.sampling)
-    );
-    Ok(heatmap(
-        title,
-        "batch size B (samples)",
-        "coherence σ (dimensionless)",
-        cfg.batches.iter().map(|&b| b as f64).collect(),
-        cfg.sigmas.iter().map(|&s| s as f64).collect(),
-        true,
-        cells,
-        &[Rule::CoherenceBound, Rule::MeanSquare, Rule::Lyapunov],
-        Region::LowY,
-        &cfg.sim,
-    ))
-}
-
-/// Figure 2: the unlearning Hessian test.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Figure2Config {
-    /// Retain samples n_r.
-    pub n_retain: usize,
-    /// Forget samples n_f.
-    pub n_forget: usize,
-    /// Retain coherence dials σ_R: one set of heatmaps each.
-    pub sigma_retain: Vec<usize>,
-    /// Forget placements for the B × α heatmaps.
-    pub placements: Vec<ForgetPlacement>,
-    /// Batch sizes B = B_r = B_f (x axis of the B × α heatmaps), each ≤ n_f.
-    pub batches: Vec<usize>,
-    /// Mixing ratios α (y axis).
-    pub alphas: Vec<f64>,
-    /// Aligned fractions (x axis of the α × alignment heatmaps).
-    pub dial: Vec<f64>,
-    /// Batch size of the α × alignment heatmaps.
-    pub dial_batch: usize,
-    /// Per-sample forget curvature; `None` = 2n_r/σ_R.
-    pub forget_scale: Option<f64>,
-    /// Learning rate η.
-    pub eta: f64,
-    /// Batch sampling scheme.
-    pub sampling: Sampling,
-    /// Simulation controls.
-    pub sim: SimOptions,
-    /// Worker threads (0 = all cores).
-    pub threads: usize,
-}
-
-impl Default for Figure2Config {
-    /// n_r = 100, n_f = 10, σ_R ∈ {10, 40}, all four placements (mix at 0.5),
-    /// B ∈ {1, 2, 3, 5, 7, 10}, α ∈ {0, 0.05, …, 1}, dial ∈ {0, 0.1, …, 1} at
-    /// B = 10, η = 0.5, 1000 steps × 10 runs.
-    fn default() -> Self {
-        Figure2Config {
-            n_retain: 100,
-            n_forget: 10,
-            sigma_retain: vec![10, 40],
-            placements: vec![
-                ForgetPlacement::Aligned,
-                ForgetPlacement::RetainUnique,
-                ForgetPlacement::Fresh,
-                ForgetPlacement::Mix {
-                    aligned_fraction: 0.5,
-                },
-            ],
-            batches: vec![1, 2, 3, 5, 7, 10],
-            alphas: (0..=20).map(|k| k as f64 / 20.0).collect(),
-            dial: (0..=10).map(|k| k as f64 / 10.0).collect(),
-            dial_batch: 10,
-            forget_scale: None,
-            eta: 0.5,
-            sampling: Sampling::Without,
-            sim: SimOptions::default(),
-            threads: 0,
-        }
-    }
-}
-
-impl Figure2Config {
-    /// A tiny grid (one σ_R, two placements, 3 × 5 and 3 × 5 cells, 3 runs of
-    /// 200 steps).
-    pub fn quick() -> Self {
-        Figure2Config {
-            sigma_retain: vec![40],
-            placements: vec![ForgetPlacement::Aligned, ForgetPlacement::Fresh],
-            batches: vec![1, 3, 10],
-            alphas: vec![0.0, 0.1, 0.3, 0.6, 1.0],
-            dial: vec![0.0, 0.5, 1.0],
-            sim: SimOptions {
-                steps: 200,
-                reps: 3,
-                ..SimOptions::default()
-            },
-            ..Figure2Config::default()
-        }
-    }
-}
-
-/// Figure 2's heatmaps.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Figure2 {
-    /// For each σ_R, then each placement: x = B (log₂), y = α.
-    pub batch_alpha: Vec<Heatmap>,
-    /// For each σ_R: x = aligned fraction, y = α, at B = `dial_batch`.
-    pub alpha_dial: Vec<Heatmap>,
-}
-
-const FIGURE2_RULES: [Rule; 4] = [
-    Rule::MeanSquare,
-    Rule::Lyapunov,
-    Rule::FirstMoment,
-    Rule::CoherenceBound,
-];
-
-/// Computes Figure 2 (overlays: ρ(T) = 1, γ = 0, first moment, pair bound).
-pub fn figure2(cfg: &Figure2Config) -> Result<Figure2> {
-    let families = |sigma_retain: usize, placement: ForgetPlacement| -> Result<Curvature> {
-        let spec = UnlearningSpec {
-            n_retain: cfg.n_retain,
-            sigma_retain,
-            n_forget: cfg.n_forget,
-            placement,
-            forget_scale: cfg.forget_scale,
-        };
-        let (retain, forget) = unlearning_families(&spec)?;
-        Curvature::new(&retain, Some(&forget))
-    };
-    let settings = |alpha: f64, b: usize| Settings {
-        sampling: cfg.sampling,
-        ..Settings::new(cfg.eta, alpha, b)
-    };
-    let describe = |what: String, b: &str| {
-        format!(
-            "Unlearning, {what}: fraction of diverging runs (η = {}, n_r = {}, n_f = {}, {b}, {} runs × {} steps, seed {}, {})",
-            cfg.eta,
-            cfg.n_retain,
-            cfg.n_forget,
-            cfg.sim.reps,
-            cfg.sim.steps,
-            cfg.sim.seed,
-            sampling_words(cfg.sampling)
-        )
-    };
-    let alphas = &cfg.alphas;
-    let mut heatmap_index = 0u64;
-    let mut next_offset = || {
-        heatmap_index += 1;
-        heatmap_index << 32
-    };
-    let mut batch_alpha = Vec::new();
-    let mut alpha_dial = Vec::new();
-    for &sigma_retain in &cfg.sigma_retain {
-        for &placement in &cfg.placements {
-            let curvatures = [families(sigma_retain, placement)?];
-            let specs: Vec<Spec> = alphas
-                .iter()
-                .flat_map(|&a| {
-                    cfg.batches.iter().map(move |&b| Spec {
-                        curvature: 0,
-                        settings: settings(a, b),
-                        x: b as f64,
-                        y: a,
-                    })
-                })
-                .collect();
-            let cells = evaluate(&curvatures, &specs, &cfg.sim, cfg.threads, next_offset())?;
-            batch_alpha.push(heatmap(
-                describe(
-                    format!("forget {}, σ_R = {sigma_retain}", placement.name()),
-                    "B_f = B_r",
-                ),
-                "batch size B = B_r = B_f (samples)",
-                "mixing ratio α (forget weight)",
-                cfg.batches.iter().map(|&b| b as f64).collect(),
-                alphas.clone(),
-                true,
-                cells,
-                &FIGURE2_RULES,
-                Region::HighY,
-                &cfg.sim,
-            ));
-        }
-        let curvatures = cfg
-            .dial
+impl Heatmap {
+    /// The heatmap of `cells` (row-major in y, from [`evaluate`]) over grid values `x` × `y`
+    /// with the boundaries of `rules`, whose divergent region lies at `region` of the y axis;
+    /// `sim` gave the simulated runs.
+    pub fn new(
+        x: Vec<f64>,
+        y: Vec<f64>,
+        x_log2: bool,
+        cells: Vec<Cell>,
+        rules: &[Rule],
+        region: Region,
+        sim: &SimOptions,
+    ) -> Heatmap {
+        let (x_edges, y_edges) = (edges(&x, x_log2), edges(&y, false));
+        let nx = x.len();
+        let boundaries = rules
             .iter()
-            .map(|&f| {
-                families(
-                    sigma_retain,
-                    ForgetPlacement::Mix {
-                        aligned_fraction: f,
-                    },
-                )
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let specs: Vec<Spec> = alphas
-            .iter()
-            .flat_map(|&a| {
-                cfg.dial.iter().enumerate().map(move |(ix, &f)| Spec {
-                    curvature: ix,
-                    settings: settings(a, cfg.dial_batch),
-                    x: f,
-                    y: a,
+            .map(|&rule| {
+                Boundary::of(rule, &x_edges, &y_edges, region, |ix, iy| {
+                    let cell = &cells[iy * nx + ix];
+                    (rule.diverges(cell), cell.majority_diverged())
                 })
             })
             .collect();
-        let cells = evaluate(&curvatures, &specs, &cfg.sim, cfg.threads, next_offset())?;
-        alpha_dial.push(heatmap(
-            describe(
-                format!("aligned-fraction dial (rest fresh), σ_R = {sigma_retain}"),
-                &format!("B_r = B_f = {}", cfg.dial_batch),
-            ),
-            "aligned fraction of forget samples (dimensionless)",
-            "mixing ratio α (forget weight)",
-            cfg.dial.clone(),
-            alphas.clone(),
-            false,
+        Heatmap {
+            x_log2,
+            simulated_steps: (cells.len() * sim.reps * sim.steps) as u64,
+            x,
+            y,
+            x_edges,
+            y_edges,
             cells,
-            &FIGURE2_RULES,
-            Region::HighY,
-            &cfg.sim,
-        ));
+            boundaries,
+        }
     }
-    Ok(Figure2 {
-        batch_alpha,
-        alpha_dial,
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::synthetic::coherence_dial;
+    use frontier_common::Silent;
 
     #[test]
     fn edges_are_midpoints() {
@@ -652,66 +360,53 @@ mod tests {
         assert_eq!(edges(&[0.3], false), vec![-0.2, 0.8]);
     }
 
+    /// SGD over B ∈ {2, 40} × σ ∈ {1, 32} (n = 100, η = 0.5): the ρ(T) = 1 boundary sits on
+    /// the upper edge of each column's largest diverging σ (B = 2: σ ≤ 33 diverges, so the top
+    /// row; B = 40: only σ = 1), the cells are row-major, and the result does not depend on
+    /// the thread count.
     #[test]
-    fn figure1_quick_grid() {
-        let cfg = Figure1Config::quick();
-        let fig = figure1(&cfg).unwrap();
-        let (nx, ny) = (cfg.batches.len(), cfg.sigmas.len());
-        assert_eq!(fig.cells.len(), nx * ny);
-        assert_eq!(fig.x_edges.len(), nx + 1);
-        assert_eq!(fig.simulated_steps, (nx * ny * 3 * 200) as u64);
-        // row-major layout
-        let c = fig.cell(2, 3);
-        assert_eq!((c.x, c.y), (5.0, 8.0));
-        // the ρ(T) step line sits on the upper edge of the largest divergent σ:
-        // at B = 2 that is σ = 32 (σ ≤ 33 diverges), at B = 40 σ = 1
-        let ms = fig
-            .boundaries
+    fn a_small_sgd_grid_has_its_boundary_where_rho_crosses_one() {
+        let sigmas = [1, 32];
+        let curvatures: Vec<Curvature> = sigmas
             .iter()
-            .find(|b| b.rule == Rule::MeanSquare)
-            .unwrap();
-        assert_eq!(ms.points.len(), 2 * nx);
-        let y_at = |ix: usize| ms.points[2 * ix].1;
-        assert_eq!(
-            y_at(1),
-            40.0,
-            "top row σ = 32 diverges: edge half a spacing (16) above"
+            .map(|&s| Curvature::new(&coherence_dial(100, s).unwrap(), None).unwrap())
+            .collect();
+        let batches = [2, 40];
+        let specs: Vec<Spec> = (0..2)
+            .flat_map(|iy| {
+                batches.iter().map(move |&b| Spec {
+                    curvature: iy,
+                    settings: Settings::new(0.5, 0.0, b),
+                    x: b as f64,
+                    y: sigmas[iy] as f64,
+                })
+            })
+            .collect();
+        let sim = SimOptions {
+            steps: 200,
+            reps: 3,
+            ..SimOptions::default()
+        };
+        let cells = |threads| evaluate(&curvatures, &specs, &sim, threads, 0, &Silent).unwrap();
+        let one = cells(1);
+        assert_eq!(one, cells(2));
+        let map = Heatmap::new(
+            vec![2.0, 40.0],
+            vec![1.0, 32.0],
+            true,
+            one,
+            &[Rule::MeanSquare, Rule::Lyapunov],
+            Region::LowY,
+            &sim,
         );
-        assert_eq!(y_at(5), 1.5);
-        for b in &fig.boundaries {
-            assert!((0.0..=1.0).contains(&b.agreement), "{b:?}");
-        }
-        // low coherence, small batch diverges; high coherence, large batch does not
-        assert_eq!(fig.cell(0, 0).diverged_fraction, 1.0);
-        assert_eq!(fig.cell(nx - 1, ny - 1).diverged_fraction, 0.0);
-        let threads1 = figure1(&Figure1Config {
-            threads: 1,
-            ..cfg.clone()
-        })
-        .unwrap();
-        let threads2 = figure1(&Figure1Config { threads: 2, ..cfg }).unwrap();
-        assert_eq!(threads1, threads2);
-    }
-
-    #[test]
-    fn figure2_quick_grid() {
-        let cfg = Figure2Config::quick();
-        let fig = figure2(&cfg).unwrap();
-        assert_eq!(fig.batch_alpha.len(), 2);
-        assert_eq!(fig.alpha_dial.len(), 1);
-        let fresh = &fig.batch_alpha[1];
-        let fm = fresh
-            .boundaries
-            .iter()
-            .find(|b| b.rule == Rule::FirstMoment)
-            .unwrap();
-        // fresh directions: first-moment divergence for every α > 0, so the
-        // line sits between α = 0 and the next grid value in every column
-        for ix in 0..cfg.batches.len() {
-            assert_eq!(fm.points[2 * ix].1, 0.05, "{fm:?}");
-        }
-        let dial = &fig.alpha_dial[0];
-        assert_eq!(dial.cells.len(), cfg.dial.len() * cfg.alphas.len());
-        assert_eq!(dial.boundaries.len(), 4);
+        assert_eq!((map.cell(1, 0).x, map.cell(1, 0).y), (40.0, 1.0));
+        assert_eq!(map.simulated_steps, 4 * 3 * 200);
+        let ms = &map.boundaries[0];
+        assert_eq!(ms.rule, Rule::MeanSquare);
+        assert_eq!(ms.points.len(), 4);
+        assert_eq!(ms.points[0].1, 47.5, "B = 2: above σ = 32 (edge 32 + 15.5)");
+        assert_eq!(ms.points[2].1, 16.5, "B = 40: between σ = 1 and 32");
+        assert_eq!(map.cell(0, 0).diverged_fraction, 1.0);
+        assert_eq!(map.cell(1, 1).diverged_fraction, 0.0);
     }
 }

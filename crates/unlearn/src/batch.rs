@@ -399,6 +399,7 @@ impl<'s, M: Model, R: Rng> Batch<'s, M, R> {
                     &train[r],
                     &test[r],
                     [start[r].sqrt(), retrain[r].sqrt()],
+                    &setup.anchors.retrained,
                 );
                 self.lanes[self.slots[s]].tracker.measured(snapshot);
             }
@@ -589,6 +590,9 @@ mod tests {
                 s.distance,
                 s.retrain_distance,
                 s.mia_auc,
+                s.attack_strength,
+                s.forget_quality,
+                s.output_distance,
             ]
         };
         let pairs = batched.history.iter().zip(&single.history);

@@ -1,10 +1,13 @@
-//! The run cache: one folder `runs/<config hash>/` per resolved grid config, holding
-//! `config.json` and one small JSON file per finished cell. Every file is written to a
-//! temporary name and renamed into place, so an interrupted grid never leaves a half-written
-//! cell, and a re-run skips the cells that exist.
+//! The run cache: a [`Store`] under a root folder the caller chooses, with one folder
+//! `<root>/<config hash>/` per resolved config ([`RunDir`]) holding `config.json` (the key),
+//! `label.txt` (what it is, one line) and one small JSON file per finished piece of work (a
+//! grid cell); `<root>/index.csv` lists every folder with its label. Every file is written
+//! through [`write_atomic`] (a temporary name, then a rename), so an interrupted grid never
+//! leaves a half-written cell, and a re-run skips the cells that exist.
 
 use std::path::{Path, PathBuf};
 
+use frontier_common::{Field, Table, write_atomic};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -28,27 +31,102 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// One run folder.
-#[derive(Debug, Clone)]
-pub struct RunDir {
-    path: PathBuf,
+/// Where cached results live: one folder per config hash under a root the caller chooses,
+/// and an index of the folders (`index.csv`: `folder,label`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Store {
+    root: PathBuf,
 }
 
-impl RunDir {
-    /// Opens (creating if needed) `root/<hash of config>/` and writes `config.json` there.
-    pub fn open(root: &Path, config: &impl Serialize) -> Result<RunDir> {
+impl Store {
+    /// The store under `root` (created when the first folder is opened).
+    pub fn at(root: impl Into<PathBuf>) -> Store {
+        Store { root: root.into() }
+    }
+
+    /// Its root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Opens (creating if needed) the folder of `key`, `<root>/<hash of key>/`, writes
+    /// `config.json` (the key) there, adds `label` (what the folder holds, e.g. "figure4 cnn:
+    /// logistic snr=0.05") to its `label.txt` (one line per distinct label: figures and sweeps
+    /// with the same grid share a folder), and rewrites the index.
+    pub fn open(&self, label: &str, key: &impl Serialize) -> Result<RunDir> {
         let dir = RunDir {
-            path: root.join(config_hash(config)?),
+            path: self.root.join(config_hash(key)?),
         };
         std::fs::create_dir_all(&dir.path).map_err(|source| Error::Io {
             action: "create",
             path: dir.path.clone(),
             source,
         })?;
-        dir.store("config", config)?;
+        dir.store("config", key)?;
+        let one_line = label.replace(['\n', '\r'], " ");
+        let labels = std::fs::read_to_string(dir.path.join(LABEL)).unwrap_or_default();
+        if !labels.lines().any(|l| l == one_line) {
+            write_file(
+                &dir.path.join(LABEL),
+                format!("{labels}{one_line}\n").as_bytes(),
+            )?;
+        }
+        self.write_index()?;
         Ok(dir)
     }
 
+    /// Rewrites `index.csv` from the folders present (sorted by name) and their labels. Two
+    /// processes sharing a store each write a complete index; the next open adds whatever a
+    /// concurrent one missed.
+    fn write_index(&self) -> Result<()> {
+        let read_dir = |path: &Path| {
+            std::fs::read_dir(path).map_err(|source| Error::Io {
+                action: "list",
+                path: path.to_path_buf(),
+                source,
+            })
+        };
+        let mut folders: Vec<PathBuf> = read_dir(&self.root)?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.join("config.json").is_file())
+            .collect();
+        folders.sort();
+        let mut index = Table::new(vec!["folder".into(), "label".into()]);
+        for folder in folders {
+            let labels = std::fs::read_to_string(folder.join(LABEL)).unwrap_or_default();
+            let label = labels.lines().collect::<Vec<_>>().join("; ");
+            let name = folder.file_name().map(|n| n.to_string_lossy().into_owned());
+            index
+                .push(vec![
+                    ("folder".into(), Field::from(name)),
+                    ("label".into(), Field::from(label)),
+                ])
+                .expect("the index's own columns");
+        }
+        let bytes = index.to_csv()?;
+        write_file(&self.root.join("index.csv"), &bytes)
+    }
+}
+
+/// The file holding a folder's one-line label.
+const LABEL: &str = "label.txt";
+
+/// Writes `bytes` to `path` through [`write_atomic`].
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic(path, bytes).map_err(|source| Error::Io {
+        action: "write",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// One run folder of a [`Store`].
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+impl RunDir {
     /// The folder.
     pub fn path(&self) -> &Path {
         &self.path
@@ -78,26 +156,14 @@ impl RunDir {
             .map_err(|source| Error::Json { path, source })
     }
 
-    /// Stores `value` under `name`: written to a temporary file, then renamed into place.
+    /// Stores `value` under `name` (as `<name>.json`, written atomically).
     pub fn store(&self, name: &str, value: &impl Serialize) -> Result<()> {
         let path = self.file(name);
         let bytes = serde_json::to_vec_pretty(value).map_err(|source| Error::Json {
             path: path.clone(),
             source,
         })?;
-        let tmp = self
-            .path
-            .join(format!(".{name}.{}.tmp", std::process::id()));
-        std::fs::write(&tmp, bytes).map_err(|source| Error::Io {
-            action: "write",
-            path: tmp.clone(),
-            source,
-        })?;
-        std::fs::rename(&tmp, &path).map_err(|source| Error::Io {
-            action: "rename into place",
-            path,
-            source,
-        })
+        write_file(&path, &bytes)
     }
 }
 
@@ -119,7 +185,7 @@ mod tests {
     #[test]
     fn store_then_load_round_trips_and_leaves_no_temporary() {
         let root = tempfile::tempdir().unwrap();
-        let dir = RunDir::open(root.path(), &"cfg").unwrap();
+        let dir = Store::at(root.path()).open("a test", &"cfg").unwrap();
         assert_eq!(dir.load::<Vec<f64>>("cell").unwrap(), None);
         let value = vec![0.1, 1.0 / 3.0, 2e-300];
         dir.store("cell", &value).unwrap();
@@ -130,6 +196,42 @@ mod tests {
             .collect();
         assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
         assert!(names.contains(&"config.json".to_string()));
+    }
+
+    #[test]
+    fn the_index_lists_every_folder_with_its_label() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::at(root.path().join("runs"));
+        let a = store
+            .open("figure4 cnn: logistic snr=0.05", &("a", 1))
+            .unwrap();
+        let b = store.open("my sweep,\nsecond line", &("b", 2)).unwrap();
+        store
+            .open("figure4 cnn: logistic snr=0.05", &("a", 1))
+            .unwrap();
+        store
+            .open("figure6 cnn: logistic snr=0.05", &("a", 1))
+            .unwrap();
+        let index = std::fs::read_to_string(root.path().join("runs/index.csv")).unwrap();
+        let mut lines: Vec<&str> = index.lines().collect();
+        assert_eq!(lines.remove(0), "folder,label");
+        let mut expected = [
+            format!(
+                "{},figure4 cnn: logistic snr=0.05; figure6 cnn: logistic snr=0.05",
+                hash_of(&a)
+            ),
+            format!("{},\"my sweep, second line\"", hash_of(&b)),
+        ];
+        expected.sort();
+        assert_eq!(lines, expected);
+    }
+
+    fn hash_of(dir: &RunDir) -> String {
+        dir.path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
     }
 
     #[test]

@@ -40,9 +40,9 @@ pub enum Error {
         /// The underlying error.
         source: serde_json::Error,
     },
-    /// The CSV of a grid could not be written.
-    #[error("cannot write CSV: {0}")]
-    Csv(#[from] csv::Error),
+    /// A CSV table could not be built or encoded.
+    #[error(transparent)]
+    Csv(#[from] frontier_common::TableError),
 }
 
 /// Result alias of the crate.

@@ -9,10 +9,16 @@
 //! step k produced non-finite parameters).
 //!
 //! Success criteria, each judged on the final snapshot:
-//! - (a) **deletion**: forget loss ≥ the retrain reference's forget loss (the model treats
-//!   F like data it never saw);
+//! - (a) **deletion**: the membership-inference attack strength max(AUC, 1 − AUC) is near
+//!   0.5, at most `attack_strength_max` (by default the 95 % quantile of the strength when
+//!   forget and test losses come from one distribution, for the setup's sizes: what a model
+//!   that never saw F reaches by chance). Forget losses far above the test losses
+//!   (AUC ≪ 0.5) reveal membership as well and are not deletion;
 //! - (b) **escape**: ‖w − w*‖ > `escape_factor`·‖w*‖ at some step, or divergence;
-//! - (c) **useful**: (a) or (b), with retain accuracy ≥ `retain_accuracy_min`.
+//! - (c) **useful**: (a) or (b), with retain accuracy ≥ `retain_accuracy_min`;
+//! - and, reported beside them, **forget loss reached**: forget loss ≥ the retrain
+//!   reference's forget loss (the former deletion criterion; a relative level that an
+//!   overshooting ascent meets while it makes F more recognisable, not less).
 
 use frontier_model::Model;
 use frontier_stability::Settings;
@@ -40,6 +46,11 @@ pub struct UnlearnConfig {
     pub stop_at_escape: bool,
     /// Retain accuracy needed for the useful kind of success, in [0, 1].
     pub retain_accuracy_min: f64,
+    /// A run deletes when its MIA attack strength max(AUC, 1 − AUC) is at most this, in
+    /// [0.5, 1]. Default (absent): the 95 % quantile of the strength when forget and test
+    /// losses come from one distribution, for the setup's forget and test sizes (≈ 0.68 for
+    /// 10 forget and 200 test samples), see [`crate::mia::null_strength_95`].
+    pub attack_strength_max: Option<f64>,
 }
 
 impl Default for UnlearnConfig {
@@ -53,6 +64,7 @@ impl Default for UnlearnConfig {
             escape_factor: 1.0,
             stop_at_escape: true,
             retain_accuracy_min: 0.9,
+            attack_strength_max: None,
         }
     }
 }
@@ -79,6 +91,14 @@ impl UnlearnConfig {
                 format!("must lie in [0, 1], got {}", self.retain_accuracy_min),
             ));
         }
+        if let Some(s) = self.attack_strength_max
+            && !(0.5..=1.0).contains(&s)
+        {
+            return Err(invalid(
+                "unlearn.attack_strength_max",
+                format!("must lie in [0.5, 1], got {s}"),
+            ));
+        }
         Ok(())
     }
 }
@@ -86,12 +106,14 @@ impl UnlearnConfig {
 /// Which success criteria a run met.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Success {
-    /// (a) forget loss ≥ the retrain reference's forget loss.
+    /// (a) MIA attack strength ≤ the deletion level (near 0.5).
     pub deletion: bool,
     /// (b) ‖w − w*‖ exceeded escape_factor·‖w*‖, or the run diverged.
     pub escape: bool,
     /// (c) (a) or (b) with retain accuracy ≥ the threshold.
     pub useful: bool,
+    /// Forget loss ≥ the retrain reference's forget loss (not deletion by itself).
+    pub forget_loss_reached: bool,
 }
 
 /// The result of one run.
@@ -128,6 +150,16 @@ pub fn unlearn<M: Model, R: Rng>(
     cfg: &UnlearnConfig,
     rng: &mut R,
 ) -> Result<RunOutcome> {
+    unlearn_model(setup, cfg, rng).map(|(_, outcome)| outcome)
+}
+
+/// [`unlearn`], also returning the unlearned model (after a divergence at step k, the
+/// parameters of step k − 1).
+pub fn unlearn_model<M: Model, R: Rng>(
+    setup: &Setup<M>,
+    cfg: &UnlearnConfig,
+    rng: &mut R,
+) -> Result<(M, RunOutcome)> {
     cfg.validate()?;
     let mut stepper = Stepper::new(cfg.step, &setup.data.forget)?;
     let mut tracker = Tracker::new(cfg, setup.start_norm);
@@ -147,7 +179,7 @@ pub fn unlearn<M: Model, R: Rng>(
             break;
         }
     }
-    Ok(tracker.judge(setup))
+    Ok((model, tracker.judge(setup)))
 }
 
 /// The bookkeeping of one run, shared by [`unlearn`] and the batched
@@ -225,12 +257,17 @@ impl Tracker {
     /// is none) against `setup`'s retrain reference.
     pub(crate) fn judge<M>(self, setup: &Setup<M>) -> RunOutcome {
         let last = self.history.last().unwrap_or(&setup.start).clone();
-        let deletion = last.forget_loss >= setup.retrained.forget_loss;
+        let level = self
+            .cfg
+            .attack_strength_max
+            .unwrap_or(setup.attack_strength_null);
+        let deletion = last.attack_strength <= level;
         let escape = self.escaped_at.is_some() || self.diverged_at.is_some();
         let success = Success {
             deletion,
             escape,
             useful: (deletion || escape) && last.retain_accuracy >= self.cfg.retain_accuracy_min,
+            forget_loss_reached: last.forget_loss >= setup.retrained.forget_loss,
         };
         RunOutcome {
             steps: self.steps,
@@ -273,6 +310,7 @@ pub(crate) mod tests {
                 eta: 1.0,
                 max_steps: 1000,
                 loss_tol: 0.01,
+                ..TrainConfig::default()
             },
             precision: Precision::F32,
         }
@@ -280,6 +318,13 @@ pub(crate) mod tests {
 
     fn setup(cfg: &SetupConfig) -> Setup<Cnn> {
         cfg.prepare(&Device::flex()).unwrap()
+    }
+
+    /// The [`tiny`] setup at `snr` with its tensors in `precision`.
+    pub(crate) fn tiny_setup(snr: f64, precision: Precision) -> Setup<Cnn> {
+        let mut cfg = tiny(snr);
+        cfg.precision = precision;
+        setup(&cfg)
     }
 
     #[test]
@@ -328,7 +373,7 @@ pub(crate) mod tests {
             out.last.forget_loss
         );
         assert!(
-            out.success.deletion,
+            out.success.forget_loss_reached,
             "reference {:?}, last {:?}",
             s.retrained, out.last
         );
@@ -337,6 +382,32 @@ pub(crate) mod tests {
             "{:?} vs {:?}",
             out.last,
             s.start
+        );
+        // Forget losses above the test losses: AUC below 0.5 reveals membership as well as
+        // AUC above 0.5 does; the attack strength counts both. With 6 forget and 30 test
+        // samples the chance level is wide (null 95 % quantile ≈ 0.76).
+        let strength = out.last.attack_strength;
+        assert!(
+            out.last.mia_auc < 0.5 && strength == 1.0 - out.last.mia_auc,
+            "{:?}",
+            out.last
+        );
+        assert_eq!(
+            out.success.deletion,
+            strength <= s.attack_strength_null,
+            "strength {strength} vs null level {}",
+            s.attack_strength_null
+        );
+        let strict = UnlearnConfig {
+            attack_strength_max: Some(0.6),
+            ..cfg
+        };
+        let again = unlearn(&s, &strict, &mut ChaCha8Rng::seed_from_u64(2)).unwrap();
+        assert_eq!(again.last, out.last);
+        assert!(
+            !again.success.deletion && again.success.forget_loss_reached,
+            "strength {strength} > 0.6: {:?}",
+            again.success
         );
     }
 

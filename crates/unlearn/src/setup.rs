@@ -9,7 +9,8 @@ use frontier_model::{
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::outcome::{Anchors, Snapshot, norm};
+use crate::mia::null_strength_95;
+use crate::outcome::{Anchors, Retrained, Snapshot, norm};
 use crate::retrain::{Reference, retain_only};
 use crate::seeds;
 
@@ -126,8 +127,13 @@ pub struct Setup<M> {
     pub reference: Reference,
     /// The model at w*, measured.
     pub start: Snapshot,
-    /// The retrain reference, measured (its `forget_loss` is the deletion level).
+    /// The retrain reference, measured (its `forget_loss` is the level of the
+    /// forget-loss criterion).
     pub retrained: Snapshot,
+    /// The 95 % quantile of the MIA attack strength when forget and test losses come from
+    /// one distribution, for this setup's forget and test sizes ([`null_strength_95`]): the
+    /// default deletion level (NaN without forget or test samples).
+    pub attack_strength_null: f64,
 }
 
 impl<M: Model> Setup<M> {
@@ -155,22 +161,25 @@ impl<M: Model> Setup<M> {
 
     /// The setup of a model pre-trained on `data` (`trained`: the model at w* and its report)
     /// with its retrain reference, both measured; `init` is their shared initialisation.
-    fn assemble(
+    pub fn assemble(
         init: M,
         device_data: DeviceData,
         loss: Loss,
         (model, report): (M, TrainReport),
         reference: Reference,
     ) -> Setup<M> {
+        let mut retrained_model = init;
+        retrained_model.set_params(reference.params.clone());
         let anchors = Anchors {
             start: model.params(),
             retrain: reference.params.clone(),
+            retrained: Retrained::measure(&retrained_model, loss, &device_data),
         };
         let start = Snapshot::measure(&model, loss, &device_data, &anchors, 0);
-        let mut retrained_model = init;
-        retrained_model.set_params(reference.params.clone());
         let retrained = Snapshot::measure(&retrained_model, loss, &device_data, &anchors, 0);
+        let n_forget = device_data.forget.iter().filter(|&&f| f).count();
         Setup {
+            attack_strength_null: null_strength_95(n_forget, device_data.y_test.dims()[0]),
             loss,
             start_norm: norm(anchors.start.clone()),
             data: device_data,

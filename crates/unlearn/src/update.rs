@@ -1,4 +1,4 @@
-//! The unlearning update of SCIENCE.md §1 on any [`Model`]:
+//! The unlearning update on any [`Model`]:
 //!
 //!   w ← w − η [ (1−α)·mean_{i∈B_r} ∇ℓ_i(w) − α·mean_{j∈B_f} ∇ℓ_j(w) ]
 //!

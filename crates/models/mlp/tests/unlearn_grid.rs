@@ -3,12 +3,13 @@
 //! formula.
 
 use burn::tensor::Device;
+use frontier_common::Silent;
 use frontier_mlp::MlpConfig;
 use frontier_model::{DataConfig, Loss, Precision, TrainConfig};
 use frontier_stability::sweep::Rule;
-use frontier_unlearn::grid::csv;
+use frontier_unlearn::grid::table;
 use frontier_unlearn::{
-    Criterion, Grid, GridConfig, GridOptions, HessianMethod, SetupConfig, run_grid,
+    Criterion, Grid, GridConfig, GridOptions, HessianMethod, SetupConfig, Store, run_grid,
 };
 
 /// [`GridConfig::smoke`] (B ∈ {1, 3} × α ∈ {0, 1}, 2 seeds, 15 steps) of an MLP setup: n = 20
@@ -32,6 +33,7 @@ fn config(d: usize, hidden: usize, precision: Precision) -> GridConfig<MlpConfig
             eta: 0.5,
             max_steps: 200,
             loss_tol: 0.01,
+            ..TrainConfig::default()
         },
         precision,
     };
@@ -40,10 +42,8 @@ fn config(d: usize, hidden: usize, precision: Precision) -> GridConfig<MlpConfig
 
 fn run(cfg: &GridConfig<MlpConfig>) -> Grid<MlpConfig> {
     let dir = tempfile::tempdir().unwrap();
-    let opts = GridOptions {
-        progress: false,
-        ..GridOptions::new(dir.path())
-    };
+    let store = Store::at(dir.path());
+    let opts = GridOptions::new(&store, "mlp test", &Silent);
     let grid = run_grid(cfg, &Device::flex(), &opts).unwrap();
     assert!(grid.is_complete());
     grid
@@ -80,7 +80,7 @@ fn a_large_mlp_grid_runs_without_predictions() {
     assert_eq!(s.len(), 4);
     assert!(s.iter().all(|s| s.predicted(Rule::MeanSquare).is_nan()));
     assert!(s.iter().all(|s| (0.0..=1.0).contains(&s.escape)));
-    let text = csv(&[("mlp", &grid)]).unwrap();
+    let text = String::from_utf8(table(&[("mlp", &grid)]).unwrap().to_csv().unwrap()).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let column = lines[0]
         .split(',')

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Number of worker threads for `threads` (0 = all available cores).
-pub(crate) fn resolve_threads(threads: usize) -> usize {
+pub fn resolve_threads(threads: usize) -> usize {
     if threads > 0 {
         threads
     } else {
