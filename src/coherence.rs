@@ -207,16 +207,22 @@ pub fn run(
         data.path(),
         forget.len()
     );
-    if let Some((shape, name)) = weights
+    let empty: Vec<String> = weights
         .names()
         .into_iter()
-        .filter_map(|name| Some((weights.shape(&name).ok()?, name)))
-        .find(|(shape, _)| shape.contains(&0))
-    {
+        .filter_map(|name| {
+            let shape = weights.shape(&name).ok()?;
+            shape
+                .contains(&0)
+                .then(|| format!("tensor `{name}` has shape {shape:?}"))
+        })
+        .collect();
+    if !empty.is_empty() {
         bail!(
-            "{}: tensor `{name}` has shape {shape:?}, expected every dimension at least 1 (a \
-             model with no units has no curvature to probe)",
-            weights.path()
+            "{}: {}, expected every dimension at least 1 (a model with no units has no \
+             curvature to probe)",
+            weights.path(),
+            empty.join(", ")
         );
     }
     weights::kind(&weights)?.with(Probe {

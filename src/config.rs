@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use frontier_model::{DataSource, Precision, TrainConfig};
+use frontier_model::{DataConfig, DataSource, FileData, Precision, TrainConfig};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::models::{ModelConfig, ModelKind};
@@ -56,9 +56,20 @@ impl ExperimentConfig {
             merge(&mut layered, table);
             table = layered;
         }
-        let config: Self = toml::Value::Table(table)
+        // `[data]` on its own, so that its errors name the key inside it (`data.snr`).
+        let data = match table.remove("data") {
+            None => toml::Table::new(),
+            Some(toml::Value::Table(t)) => t,
+            Some(other) => bail!(
+                "config key `data`: expected a table, got {} (see assets/configs/default.toml \
+                 for every key)",
+                other.type_str()
+            ),
+        };
+        let mut config: Self = toml::Value::Table(table)
             .try_into()
-            .map_err(|e: toml::de::Error| invalid_config(&e))?;
+            .map_err(|e: toml::de::Error| invalid_config(&e, ""))?;
+        config.data = data_source(data).map_err(|e| invalid_config(&e, "data"))?;
         config.data.validate()?;
         config.model.validate()?;
         config.train.validate()?;
@@ -71,13 +82,24 @@ impl ExperimentConfig {
     }
 }
 
-/// Reads a `[data]` table, `source` defaulting to "synthetic".
+/// Reads a `[data]` table ([`data_source`]).
 fn deserialize_data<'de, D: Deserializer<'de>>(d: D) -> Result<DataSource, D::Error> {
-    let mut table = toml::Table::deserialize(d)?;
-    table
-        .entry("source")
-        .or_insert_with(|| toml::Value::String("synthetic".into()));
-    DataSource::deserialize(toml::Value::Table(table)).map_err(serde::de::Error::custom)
+    data_source(toml::Table::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
+/// A `[data]` table as a [`DataSource`]: `source` selects the variant ("synthetic" by
+/// default), whose own keys are then read directly, so that errors keep their key.
+fn data_source(mut table: toml::Table) -> Result<DataSource, toml::de::Error> {
+    let source = table.remove("source");
+    let table = toml::Value::Table(table);
+    match source.as_ref().map(|s| s.as_str()) {
+        None | Some(Some("synthetic")) => DataConfig::deserialize(table).map(DataSource::Synthetic),
+        Some(Some("file")) => FileData::deserialize(table).map(DataSource::File),
+        _ => Err(serde::de::Error::custom(format!(
+            "`source` = {}: expected \"synthetic\" or \"file\"",
+            source.expect("matched above")
+        ))),
+    }
 }
 
 /// Merges `top` into `base`: tables key by key (recursively), anything else replaced; a table
@@ -97,14 +119,19 @@ fn merge(base: &mut toml::Table, top: toml::Table) {
     }
 }
 
-/// A deserialisation error as one message that names the key first: "config key `data.snr`:
-/// invalid type: …".
-fn invalid_config(e: &toml::de::Error) -> anyhow::Error {
+/// A deserialisation error of the table at `section` ("" for the whole config) as one message
+/// that names the key first: "config key `data.snr`: invalid type: …".
+fn invalid_config(e: &toml::de::Error, section: &str) -> anyhow::Error {
     let text = e.to_string();
-    let (message, path) = match text.split_once("\nin `") {
+    let (message, inner) = match text.split_once("\nin `") {
         Some((message, rest)) => (message.trim(), rest.trim().trim_end_matches('`')),
         None => (text.trim(), ""),
     };
+    let path = match (section, inner) {
+        (s, p) if s.is_empty() || p.is_empty() => format!("{s}{p}"),
+        (s, p) => format!("{s}.{p}"),
+    };
+    let path = path.as_str();
     // "unknown field `x`" at path `data`: the culprit is `data.x`.
     let unknown = message
         .strip_prefix("unknown field `")

@@ -241,7 +241,10 @@ impl WithModel for ForModel<'_> {
         let (done, net) = job.run(init, trained)?;
         Ok((
             done,
-            (weights::tensors(&net), weights::metadata(model.name, &spec)?),
+            (
+                weights::tensors(&net),
+                weights::metadata(model.name, &spec)?,
+            ),
         ))
     }
 }

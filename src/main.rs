@@ -140,7 +140,8 @@ enum Command {
     /// Coherence (σ, σ_R, σ_F, σ_RF, σ_U) and curvature of a trained model at w*; for a model
     /// whose per-sample Hessians are not rank one, exact and Gauss–Newton side by side.
     Coherence {
-        /// A data file (x [n, P, d] or [n, C, H, W], y \[n\], forget \[n\] in {0, 1}).
+        /// A data file (x [n, P, d] or [n, C, H, W], labels y and a forget mask in {0, 1} of
+        /// length n; see the README, "Your own data").
         #[arg(long, requires = "weights", conflicts_with = "run")]
         data: Option<PathBuf>,
         /// A weights file (one tensor per parameter block, e.g. w_pos [m, d], w_neg [m, d] for
@@ -407,7 +408,7 @@ fn run(cli: Cli) -> Result<()> {
             let r = &trained.report;
             println!(
                 "{}",
-                train::forget_line(&trained.prepared.forget, &trained.fit)
+                train::forget_line(&trained.prepared.forget, &trained.fit, &trained.report)
             );
             println!(
                 "trained {} steps in {:.2} s: loss {:.3e}, train acc {:.3}, test acc {:.3}, \

@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail, ensure};
 use burn::tensor::Device;
 use frontier_model::{
-    DataSource, DeviceData, ForgetSet, Loss, Model, ModelSpec, Precision, Prepared, TrainReport,
+    DataSource, DeviceData, ForgetSet, Model, ModelSpec, Precision, Prepared, TrainReport,
     pretrain, to_f64,
 };
 use serde::{Deserialize, Serialize};
@@ -137,17 +137,13 @@ pub struct Trained {
 }
 
 /// How the model fits the forget and retain sets at w*, on their training labels (flipped
-/// ones for a mislabelled forget set).
+/// ones for a mislabelled forget set); their losses are in the [`TrainReport`].
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Fit {
     /// Fraction of forget samples with sign(f) = their training label.
     pub forget_train_accuracy: f64,
-    /// Mean loss over the forget set.
-    pub forget_loss: f64,
     /// Fraction of retain samples with sign(f) = their label.
     pub retain_train_accuracy: f64,
-    /// Mean loss over the retain set.
-    pub retain_loss: f64,
 }
 
 /// Prepares the data and pre-trains the model of `cfg` on `device`.
@@ -176,7 +172,7 @@ impl WithModel for Train<'_> {
         let start = Instant::now();
         let report = pretrain(&mut net, &on_device, &cfg.train)?;
         let seconds = start.elapsed().as_secs_f64();
-        let fit = fit(&net, &on_device, cfg.train.loss);
+        let fit = fit(&net, &on_device);
         Ok(Trained {
             model: resolved(model.name, &spec)?,
             weights: (
@@ -200,23 +196,17 @@ fn resolved<C: ModelSpec>(name: &str, spec: &C) -> Result<ModelConfig> {
 }
 
 /// [`Fit`] of `net` on the training rows of `data`.
-fn fit<M: Model>(net: &M, data: &DeviceData, loss: Loss) -> Fit {
+fn fit<M: Model>(net: &M, data: &DeviceData) -> Fit {
     let f = to_f64(net.scores(data.x.clone()));
     let y = to_f64(data.y.clone());
-    let losses = to_f64(loss.values(net.scores(data.x.clone()), data.y.clone()));
-    let part = |forget: bool| {
+    let accuracy = |forget: bool| {
         let rows: Vec<usize> = (0..y.len()).filter(|&i| data.forget[i] == forget).collect();
         let hits = rows.iter().filter(|&&i| f[i] * y[i] > 0.0).count();
-        let mean = rows.iter().map(|&i| losses[i]).sum::<f64>() / rows.len() as f64;
-        (hits as f64 / rows.len() as f64, mean)
+        hits as f64 / rows.len() as f64
     };
-    let ((forget_train_accuracy, forget_loss), (retain_train_accuracy, retain_loss)) =
-        (part(true), part(false));
     Fit {
-        forget_train_accuracy,
-        forget_loss,
-        retain_train_accuracy,
-        retain_loss,
+        forget_train_accuracy: accuracy(true),
+        retain_train_accuracy: accuracy(false),
     }
 }
 
@@ -521,7 +511,7 @@ fn write_files(dir: &Path, cfg: &ExperimentConfig, t: &Trained) -> Result<()> {
 }
 
 /// The line `frontier train` prints about the forget set.
-pub fn forget_line(forget: &ForgetSet, fit: &Fit) -> String {
+pub fn forget_line(forget: &ForgetSet, fit: &Fit, report: &TrainReport) -> String {
     format!(
         "forget set: {} ({} samples{}): train accuracy {:.3} on its training labels, loss \
          {:.3e} (retain: {:.3}, {:.3e})",
@@ -532,9 +522,9 @@ pub fn forget_line(forget: &ForgetSet, fit: &Fit) -> String {
             .map(|c| format!(", class {c}"))
             .unwrap_or_default(),
         fit.forget_train_accuracy,
-        fit.forget_loss,
+        report.forget_loss,
         fit.retain_train_accuracy,
-        fit.retain_loss
+        report.retain_loss
     )
 }
 

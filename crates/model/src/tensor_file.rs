@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::Path;
 
-use safetensors::tensor::Metadata;
+use safetensors::tensor::{Metadata, TensorInfo};
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{ModelError, Result};
@@ -256,8 +256,8 @@ impl TensorHeader {
             reason,
         };
         let invalid = |why: String| file_error(format!("is not a valid safetensors file: {why}"));
-        let mut file = std::fs::File::open(path)
-            .map_err(|e| file_error(format!("cannot be read ({e})")))?;
+        let mut file =
+            std::fs::File::open(path).map_err(|e| file_error(format!("cannot be read ({e})")))?;
         let file_bytes = file
             .metadata()
             .map_err(|e| file_error(format!("cannot be read ({e})")))?
@@ -267,7 +267,9 @@ impl TensorHeader {
             .map_err(|_| invalid(words(&safetensors::SafeTensorError::HeaderTooSmall)))?;
         let length = u64::from_le_bytes(length);
         if length > MAX_HEADER {
-            return Err(invalid(words(&safetensors::SafeTensorError::HeaderTooLarge)));
+            return Err(invalid(words(
+                &safetensors::SafeTensorError::HeaderTooLarge,
+            )));
         }
         if length > file_bytes - 8 {
             return Err(invalid(words(
@@ -277,8 +279,27 @@ impl TensorHeader {
         let mut json = vec![0u8; length as usize];
         file.read_exact(&mut json)
             .map_err(|e| file_error(format!("cannot be read ({e})")))?;
-        let header: Metadata = serde_json::from_slice(&json)
-            .map_err(|e| invalid(format!("its header cannot be parsed ({e})")))?;
+        let entries: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&json)
+            .map_err(|e| invalid(format!("its header is not a JSON object ({e})")))?;
+        let mut metadata = None;
+        let mut infos = Vec::with_capacity(entries.len());
+        for (name, entry) in entries {
+            if name == "__metadata__" {
+                metadata = Some(serde_json::from_value(entry).map_err(|e| {
+                    invalid(format!("its `__metadata__` is not a map of strings ({e})"))
+                })?);
+                continue;
+            }
+            let info: TensorInfo = serde_json::from_value(entry).map_err(|e| {
+                invalid(format!(
+                    "its header entry of tensor `{name}` is not a dtype, shape and data_offsets \
+                     ({e})"
+                ))
+            })?;
+            infos.push((name, info));
+        }
+        infos.sort_by_key(|(_, info)| info.data_offsets);
+        let header = Metadata::new(metadata, infos).map_err(|e| invalid(words(&e)))?;
         if 8 + length + header.data_len() as u64 != file_bytes {
             return Err(invalid(words(
                 &safetensors::SafeTensorError::MetadataIncompleteBuffer,
