@@ -9,7 +9,7 @@ use burn::tensor::Device;
 use frontier_model::file_data::{DATA_TENSORS, FileContents};
 use frontier_model::{
     Binary, CnnConfig, DataSource, FileData, ForgetConfig, ForgetKind, Precision, TensorFile,
-    TrainConfig,
+    TensorHeader, TrainConfig,
 };
 use proptest::prelude::*;
 
@@ -119,8 +119,8 @@ fn file_bytes(entries: &[Entry], metadata: bool, keep: Option<f64>, nan: bool) -
     out
 }
 
-/// Reads `bytes` through every reader; panics only if a reader panics or an error does not
-/// name the file.
+/// Reads `bytes` through every reader; panics only if a reader panics, an error does not
+/// name the file, or the header reader and the whole-file reader disagree.
 fn read_everything(bytes: Vec<u8>) {
     let named = |e: frontier_model::ModelError| {
         let text = e.to_string();
@@ -129,10 +129,31 @@ fn read_everything(bytes: Vec<u8>) {
             "an error that does not name the file: {text}"
         );
     };
+    let header = header_of(&bytes);
     let file = match TensorFile::from_bytes(FILE, bytes.clone()) {
         Ok(file) => file,
-        Err(e) => return named(e),
+        Err(e) => {
+            assert!(
+                header.is_err(),
+                "the header reader accepts a file the reader refuses ({e})"
+            );
+            return named(e);
+        }
     };
+    match header {
+        Ok(header) => {
+            for name in file.names() {
+                assert_eq!(
+                    header.shape(&name),
+                    Some(file.shape(&name).unwrap().as_slice()),
+                    "shape of `{name}`: header reader against whole-file reader"
+                );
+            }
+            assert_eq!(header.tensors.len(), file.names().len());
+            assert_eq!(header.file_bytes, bytes.len() as u64);
+        }
+        Err(e) => panic!("the header reader refuses a file the reader accepts: {e}"),
+    }
     for name in file
         .names()
         .iter()
@@ -185,6 +206,19 @@ fn read_everything(bytes: Vec<u8>) {
         );
     }
     let _ = std::fs::remove_file(&path);
+}
+
+/// [`TensorHeader::read`] of `bytes` written to a temporary file.
+fn header_of(bytes: &[u8]) -> frontier_model::Result<TensorHeader> {
+    let path: PathBuf = std::env::temp_dir().join(format!(
+        "frontier-header-{}-{:?}.safetensors",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::write(&path, bytes).unwrap();
+    let header = TensorHeader::read(&path);
+    let _ = std::fs::remove_file(&path);
+    header
 }
 
 /// A plausible data file (x images or patches, y, maybe forget and a test set, maybe an
