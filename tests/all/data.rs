@@ -153,6 +153,76 @@ fn coherence_of_a_convnet_run_reports_exact_and_gauss_newton() {
     );
 }
 
+/// `unlearn` on a convnet run of images: the run's data read back as images, w* and the
+/// initialisation rebuilt through the model registry, the unlearned weights written as convnet
+/// blocks with the model's metadata.
+#[test]
+fn unlearn_runs_on_a_convnet_run_of_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let (run, out) = (dir.path().join("run"), dir.path().join("unlearned"));
+    train_digits(
+        &run,
+        &[
+            "--set",
+            "data.test_fraction=0.9",
+            "--set",
+            "data.forget.count=4",
+        ],
+    );
+    ok(&[
+        "unlearn",
+        "--run",
+        run.to_str().unwrap(),
+        "--alpha",
+        "0.5",
+        "--batch",
+        "2",
+        "--steps",
+        "10",
+        "--record-every",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let weights = out.join("weights.safetensors");
+    let bytes = std::fs::read(&weights).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names = file.names();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "conv1.bias",
+            "conv1.weight",
+            "conv2.bias",
+            "conv2.weight",
+            "readout.bias",
+            "readout.weight"
+        ]
+    );
+    assert_eq!(
+        file.tensor("conv1.weight").unwrap().shape(),
+        [4, 1, 3, 3],
+        "c₁ = 4 filters over one channel"
+    );
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    assert_eq!(
+        header.metadata().as_ref().unwrap()["model"],
+        "convnet",
+        "{weights:?}"
+    );
+    let outcome = json(&out.join("outcome.json"));
+    assert!(outcome["steps"].as_u64().unwrap() >= 1, "{outcome}");
+    // w* as written by train: the unlearning starts from the run's forget loss.
+    let summary = json(&run.join("summary.json"));
+    let start = outcome["start"]["forget_loss"].as_f64().unwrap();
+    let trained = summary["forget_loss"].as_f64().unwrap();
+    assert!(
+        (start - trained).abs() <= 1e-4 * trained.max(1e-3),
+        "forget loss at w*: unlearn={start}, train={trained}"
+    );
+}
+
 /// Writes a small data file (n = 6 one-channel 2×2 images, ±1 labels) with one change.
 fn broken(edit: impl Fn(&mut Vec<(&'static str, Vec<usize>, Vec<f64>)>), needles: &[&str]) {
     let n = 6;
