@@ -13,6 +13,7 @@ mod coherence;
 pub mod grid;
 mod hessian;
 mod models;
+mod realdata;
 mod render;
 pub mod spec;
 
@@ -31,7 +32,7 @@ use crate::progress::Mode;
 use spec::ConfigFile;
 
 /// The kinds of figure a config file can ask for, with what each computes.
-pub const KINDS: [(&str, &str); 5] = [
+pub const KINDS: [(&str, &str); 6] = [
     (
         "hessian_sgd",
         "the linear Hessian test of SGD over batch size × coherence (synthetic Hessians)",
@@ -51,6 +52,11 @@ pub const KINDS: [(&str, &str); 5] = [
     (
         "models",
         "coherence versus SNR of several registered models on the same data",
+    ),
+    (
+        "realdata",
+        "a data file by forget kind: σ_R, σ_F, σ_RF (Gauss–Newton and exact), escape and \
+         deletion over forget kind × α with predicted boundaries",
     ),
 ];
 
@@ -293,6 +299,7 @@ pub fn run_file(file: &ConfigFile, ctx: &Context, label: &str) -> Result<Vec<Pat
         "coherence" => coherence::run(file, ctx, label),
         "grid" => grid::run(file, ctx, label),
         "models" => models::run(file, ctx, label),
+        "realdata" => realdata::run(file, ctx, label),
         other => bail!(
             "{}: unknown kind `{other}`: expected one of {}",
             file.path.display(),
