@@ -259,8 +259,8 @@ enum Command {
         #[arg(long, value_name = "FILE", conflicts_with = "only")]
         config: Vec<PathBuf>,
         /// Only these committed figures (repeatable): figure1, figure2, figure3, figure4,
-        /// figure5, figure6, figure7 (the file stems in assets/configs/figures); all when
-        /// omitted.
+        /// figure5, figure6, figure7, figure8 (the file stems in assets/configs/figures); all
+        /// when omitted.
         #[arg(long, value_name = "NAME")]
         only: Vec<String>,
         /// Output folder.

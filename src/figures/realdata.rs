@@ -15,6 +15,7 @@
 //! `--backend` says: the finite-difference probes need f64.
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use anyhow::{Result, bail};
 use burn::tensor::Device;
@@ -26,6 +27,7 @@ use frontier_plot::{
     Axis as PlotAxis, Curve, Heatmap, LinePlot, Series, line_panels_png, panels_png,
 };
 use frontier_probes::{GenericOptions, coherence_report, generic_coherence_report};
+use frontier_stability::Settings;
 use frontier_stability::score::{Scores, score};
 use frontier_stability::sweep::{Region, edges, step_line};
 use frontier_unlearn::{
@@ -169,6 +171,21 @@ struct AlphaRow {
     finite_budget: bool,
 }
 
+/// Wall seconds of each stage of one setup (where the figure's time goes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+struct Seconds {
+    /// Data preparation (the atypical kind's cross-fitting), w* and the retrain reference.
+    pretrain: f64,
+    /// The Gauss–Newton coherence report.
+    gauss_newton: f64,
+    /// The exact (Hutchinson) coherence report.
+    exact: f64,
+    /// The linearisation at w* and the predictions of every α.
+    predictions: f64,
+    /// The unlearning runs of every α.
+    runs: f64,
+}
+
 /// Everything figure 8 keeps of one (forget kind, seed): one cache file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct SetupRecord {
@@ -187,6 +204,7 @@ struct SetupRecord {
     grad_cos: f64,
     alpha_drift: f64,
     rows: Vec<AlphaRow>,
+    seconds: Seconds,
 }
 
 /// What a setup's cache file is keyed on.
@@ -235,7 +253,8 @@ impl WithModel for Task<'_> {
 
     fn run<C: ModelSpec>(self, model: Registered<C>) -> Result<Vec<PathBuf>> {
         let (file, figure) = (self.file, &self.figure);
-        let kinds = parse_kinds(&figure.kinds)?;
+        let kinds = parse_kinds(&figure.kinds)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", file.path.display()))?;
         self.check(figure)?;
         let mut table = figure.setup.clone();
         if let Some(swap) = &self.swap {
@@ -262,6 +281,7 @@ impl WithModel for Task<'_> {
         }
         let device = Backend::cpu_device()?;
         let records = self.records(&setups, &device)?;
+        self.ctx.mode.note(time_note(file, &records));
         let mut out = Outputs::new(self.ctx, file);
         let resolved = Resolved {
             about: &figure.about,
@@ -403,6 +423,12 @@ impl Task<'_> {
     ) -> Result<SetupRecord> {
         let figure = &self.figure;
         let precision = Precision::F64;
+        let mut seconds = Seconds::default();
+        let mut clock = Instant::now();
+        let mut lap = |into: &mut f64| {
+            *into = clock.elapsed().as_secs_f64();
+            clock = Instant::now();
+        };
         let prepared = DataSource::File(cfg.data.clone()).prepare(
             &cfg.model,
             &cfg.pretrain,
@@ -417,7 +443,9 @@ impl Task<'_> {
             setup.data.y.clone(),
             &setup.data.forget,
         );
+        lap(&mut seconds.pretrain);
         let gn = coherence_report(&setup.model, loss, x.clone(), y.clone(), forget, SIGMA_U_ALPHA)?;
+        lap(&mut seconds.gauss_newton);
         let options = GenericOptions {
             probes: figure.probes,
             seed: seeds::derive(figure.seed, r as u64, seeds::LYAPUNOV),
@@ -425,6 +453,7 @@ impl Task<'_> {
         };
         let exact =
             generic_coherence_report(&setup.model, loss, x, y, forget, SIGMA_U_ALPHA, &options)?;
+        lap(&mut seconds.exact);
         let linearised = Linearised::at(
             &GaussNewton(setup.model.clone()),
             loss,
@@ -433,21 +462,27 @@ impl Task<'_> {
         )?;
         let escape = EscapeInputs::measure(&setup.model, loss, &setup.data)?;
         let radius = figure.unlearn.escape_factor * setup.start_norm;
-        let rows = figure
+        let predictions = figure
             .alphas
             .iter()
             .enumerate()
-            .map(|(i, &alpha)| -> Result<AlphaRow> {
+            .map(|(i, &alpha)| {
+                let step = Settings { alpha, ..figure.unlearn.step };
+                let sim_seed = seeds::derive(figure.seed, r as u64, seeds::LYAPUNOV);
+                let prediction = linearised.predict(step, &figure.predict, sim_seed, i as u64)?;
+                let t_esc = escape.escape_time(step.eta, prediction.lambda_min_h_alpha, radius)?;
+                Ok((prediction, t_esc))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        lap(&mut seconds.predictions);
+        let rows = figure
+            .alphas
+            .iter()
+            .zip(predictions)
+            .enumerate()
+            .map(|(i, (&alpha, (prediction, t_esc)))| -> Result<AlphaRow> {
                 let mut config = figure.unlearn.clone();
                 config.step.alpha = alpha;
-                let sim_seed = seeds::derive(figure.seed, r as u64, seeds::LYAPUNOV);
-                let prediction =
-                    linearised.predict(config.step, &figure.predict, sim_seed, i as u64)?;
-                let t_esc = escape.escape_time(
-                    config.step.eta,
-                    prediction.lambda_min_h_alpha,
-                    radius,
-                )?;
                 let mut rng = seeds::stream(figure.seed, i as u64, r as u64);
                 let outcome = unlearn(&setup, &config, &mut rng)?;
                 Ok(AlphaRow {
@@ -467,6 +502,7 @@ impl Task<'_> {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        lap(&mut seconds.runs);
         Ok(SetupRecord {
             kind: kind.name().to_string(),
             seed: r,
@@ -498,8 +534,26 @@ impl Task<'_> {
             grad_cos: escape.grad_cos,
             alpha_drift: escape.alpha_drift,
             rows,
+            seconds,
         })
     }
+}
+
+/// Where the time of the setups went, summed over setups (from when each was computed).
+fn time_note(file: &ConfigFile, records: &[SetupRecord]) -> String {
+    let sum = |get: fn(&Seconds) -> f64| records.iter().map(|r| get(&r.seconds)).sum::<f64>();
+    format!(
+        "{}: seconds summed over the {} setups (they run two at a time): pre-training {:.0}, \
+         Gauss–Newton coherence {:.0}, exact coherence {:.0}, predictions {:.0}, unlearning \
+         runs {:.0} (a cached setup shows the time it took when computed)",
+        file.name,
+        records.len(),
+        sum(|s| s.pretrain),
+        sum(|s| s.gauss_newton),
+        sum(|s| s.exact),
+        sum(|s| s.predictions),
+        sum(|s| s.runs),
+    )
 }
 
 /// The computed records and how to show them.

@@ -29,7 +29,7 @@ fn every_committed_config_resolves_at_both_scales() {
         args.extend(extra);
         let out = ok(&args);
         let plan = String::from_utf8(out.stdout).unwrap();
-        for i in 1..=7 {
+        for i in 1..=8 {
             assert!(
                 plan.contains(&format!("figure{i}.toml: ")),
                 "{extra:?}: {plan}"
@@ -117,5 +117,38 @@ fn an_unknown_key_in_a_figure_config_names_the_key_and_the_file() {
             );
             assert!(!out.exists(), "{name}: nothing written for `{key}`");
         }
+    }
+}
+
+/// Figure 8's forget-kind axis: an unknown kind, "mask" or a repeated kind stops the run with
+/// exit 2 before anything is computed, naming `kinds`, the value and the file.
+#[test]
+fn a_bad_forget_kind_in_figure8_names_the_key_and_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let figures = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/configs/figures");
+    let text = std::fs::read_to_string(figures.join("figure8.toml")).unwrap();
+    let line = "kinds = [\"random\", \"mislabelled\", \"sub-class\", \"atypical\"]";
+    assert!(text.contains(line), "figure8.toml lists the four kinds");
+    for (kinds, needle) in [
+        ("[\"random\", \"typical\"]", "unknown forget kind `typical`"),
+        ("[\"mask\"]", "\"mask\" is not a kind"),
+        ("[\"random\", \"random\"]", "\"random\" is named twice"),
+    ] {
+        let path = dir.path().join("figure8.toml");
+        std::fs::write(&path, text.replacen(line, &format!("kinds = {kinds}"), 1)).unwrap();
+        let out = dir.path().join("out");
+        fails_with(
+            &[
+                "heatmap",
+                "--config",
+                path.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--runs",
+                dir.path().join("runs").to_str().unwrap(),
+            ],
+            &["kinds", needle, path.to_str().unwrap()],
+        );
+        assert!(!out.exists(), "nothing written for {kinds}");
     }
 }

@@ -95,6 +95,79 @@ fn a_killed_heatmap_never_leaves_a_truncated_png() {
     }
 }
 
+/// Figure 8 under `--quick` (a tiny convnet on a tenth of the digits, 2 forget kinds × 2 α,
+/// one seed): both outputs with their columns, one CSV row per setup in (a) and per
+/// (kind, α) in (b), numbers finite where they must be; a second run reads the cache.
+#[test]
+fn quick_figure8_writes_coherence_and_frontier_by_forget_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, runs) = (dir.path().join("out"), dir.path().join("runs"));
+    let args = [
+        "heatmap",
+        "--quick",
+        "--quiet",
+        "--only",
+        "figure8",
+        "--out",
+        out.to_str().unwrap(),
+        "--runs",
+        runs.to_str().unwrap(),
+    ];
+    ok(&args);
+    let read = |stem: &str| {
+        crate::cli::assert_png_drawn(&out.join(format!("{stem}.png")));
+        crate::configs::assert_resolved_beside(&out, stem);
+        std::fs::read_to_string(out.join(format!("{stem}.csv"))).unwrap()
+    };
+    let coherence = read("figure8_convnet_digits_coherence");
+    let header: Vec<&str> = coherence.lines().next().unwrap().split(',').collect();
+    for column in [
+        "forget_kind",
+        "seed",
+        "gn_sigma_r",
+        "gn_sigma_f",
+        "gn_sigma_rf",
+        "exact_sigma_r",
+        "exact_sigma_r_se",
+        "exact_sigma_rf_se",
+        "forget_fitted",
+    ] {
+        assert!(header.contains(&column), "{column} in {header:?}");
+    }
+    let kinds: Vec<&str> = coherence
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(kinds, ["random", "mislabelled"], "{coherence}");
+    let frontier = read("figure8_convnet_digits_forget_alpha");
+    assert!(
+        frontier.starts_with("forget_kind,alpha,seeds,escape,deletion,"),
+        "{frontier}"
+    );
+    for column in [
+        "predicted_first_moment",
+        "predicted_mean_square",
+        "predicted_finite_budget",
+        "t_esc_mean",
+        "balanced_finite_budget",
+        "base_rate",
+    ] {
+        assert!(frontier.lines().next().unwrap().contains(column), "{column}");
+    }
+    let rows: Vec<&str> = frontier.lines().skip(1).collect();
+    assert_eq!(rows.len(), 4, "2 kinds × 2 α: {frontier}");
+    for row in &rows {
+        let escape: f64 = row.split(',').nth(3).unwrap().parse().unwrap();
+        assert!((0.0..=1.0).contains(&escape), "{row}");
+    }
+    let first = std::fs::read(out.join("figure8_convnet_digits_forget_alpha.csv")).unwrap();
+    let again = ok(&args);
+    assert!(again.status.success());
+    let second = std::fs::read(out.join("figure8_convnet_digits_forget_alpha.csv")).unwrap();
+    assert_eq!(first, second, "the cached setups give the same CSV");
+}
+
 #[test]
 fn an_unknown_figure_name_lists_the_known_ones() {
     crate::cli::fails_with(
@@ -128,5 +201,7 @@ fn help_lists_the_choices_without_escapes() {
     }
     assert!(help("coherence").contains("possible values: logistic, squared"));
     let heatmap = help("heatmap");
-    assert!(heatmap.contains("figure1, figure2, figure3, figure4, figure5, figure6, figure7"));
+    assert!(heatmap.contains(
+        "figure1, figure2, figure3, figure4, figure5, figure6, figure7, figure8"
+    ));
 }
