@@ -623,7 +623,7 @@ type Predictor = (&'static str, fn(&AlphaRow) -> bool);
 
 /// The predictors drawn on (b), in legend order.
 const PREDICTORS: [Predictor; 3] = [
-    ("first moment λ_min(H_α) < 0 (GN)", |r| r.first_moment),
+    ("first moment (GN)", |r| r.first_moment),
     ("mean square ρ(T) > 1 (GN)", |r| r.mean_square),
     ("finite budget T̂_esc ≤ K (GN)", |r| r.finite_budget),
 ];
