@@ -31,8 +31,8 @@ use frontier_stability::Settings;
 use frontier_stability::score::{Scores, score};
 use frontier_stability::sweep::{Region, edges, step_line};
 use frontier_unlearn::{
-    Entry, EscapeInputs, HessianMethod, Linearised, PredictConfig, Setup, UnlearnConfig,
-    seeds, unlearn,
+    Entry, EscapeInputs, HessianMethod, Linearised, PredictConfig, Setup, UnlearnConfig, seeds,
+    unlearn,
 };
 use serde::{Deserialize, Serialize};
 
@@ -352,7 +352,12 @@ impl Task<'_> {
 
     /// The setup of (kind, seed r): the data's seed and the model's initialisation derived
     /// from (master seed, r), the forget kind set (and its class for sub-class).
-    fn seeded<C: ModelSpec>(&self, base: &RealSetup<C>, kind: ForgetKind, r: usize) -> RealSetup<C> {
+    fn seeded<C: ModelSpec>(
+        &self,
+        base: &RealSetup<C>,
+        kind: ForgetKind,
+        r: usize,
+    ) -> RealSetup<C> {
         let seed = self.figure.seed;
         let mut s = base.clone();
         s.data.seed = seeds::derive(seed, r as u64, seeds::DATA);
@@ -444,7 +449,14 @@ impl Task<'_> {
             &setup.data.forget,
         );
         lap(&mut seconds.pretrain);
-        let gn = coherence_report(&setup.model, loss, x.clone(), y.clone(), forget, SIGMA_U_ALPHA)?;
+        let gn = coherence_report(
+            &setup.model,
+            loss,
+            x.clone(),
+            y.clone(),
+            forget,
+            SIGMA_U_ALPHA,
+        )?;
         lap(&mut seconds.gauss_newton);
         let options = GenericOptions {
             probes: figure.probes,
@@ -467,7 +479,10 @@ impl Task<'_> {
             .iter()
             .enumerate()
             .map(|(i, &alpha)| {
-                let step = Settings { alpha, ..figure.unlearn.step };
+                let step = Settings {
+                    alpha,
+                    ..figure.unlearn.step
+                };
                 let sim_seed = seeds::derive(figure.seed, r as u64, seeds::LYAPUNOV);
                 let prediction = linearised.predict(step, &figure.predict, sim_seed, i as u64)?;
                 let t_esc = escape.escape_time(step.eta, prediction.lambda_min_h_alpha, radius)?;
@@ -885,8 +900,8 @@ mod tests {
 
     #[test]
     fn forget_kinds_parse_in_order() {
-        let kinds = parse_kinds(&names(&["random", "mislabelled", "subclass", "atypical"]))
-            .unwrap();
+        let kinds =
+            parse_kinds(&names(&["random", "mislabelled", "subclass", "atypical"])).unwrap();
         assert_eq!(
             kinds,
             [
@@ -903,7 +918,10 @@ mod tests {
         for (bad, expect) in [
             (names(&["random", "typo"]), "unknown forget kind `typo`"),
             (names(&["mask"]), "\"mask\" is not a kind"),
-            (names(&["atypical", "atypical"]), "\"atypical\" is named twice"),
+            (
+                names(&["atypical", "atypical"]),
+                "\"atypical\" is named twice",
+            ),
             (names(&[]), "at least one forget kind"),
         ] {
             let err = format!("{:#}", parse_kinds(&bad).unwrap_err());

@@ -153,7 +153,10 @@ fn quick_figure8_writes_coherence_and_frontier_by_forget_kind() {
         "balanced_finite_budget",
         "base_rate",
     ] {
-        assert!(frontier.lines().next().unwrap().contains(column), "{column}");
+        assert!(
+            frontier.lines().next().unwrap().contains(column),
+            "{column}"
+        );
     }
     let rows: Vec<&str> = frontier.lines().skip(1).collect();
     assert_eq!(rows.len(), 4, "2 kinds × 2 α: {frontier}");
@@ -201,7 +204,7 @@ fn help_lists_the_choices_without_escapes() {
     }
     assert!(help("coherence").contains("possible values: logistic, squared"));
     let heatmap = help("heatmap");
-    assert!(heatmap.contains(
-        "figure1, figure2, figure3, figure4, figure5, figure6, figure7, figure8"
-    ));
+    assert!(
+        heatmap.contains("figure1, figure2, figure3, figure4, figure5, figure6, figure7, figure8")
+    );
 }
