@@ -186,11 +186,10 @@ struct Seconds {
     runs: f64,
 }
 
-/// Everything figure 8 keeps of one (forget kind, seed): one cache file.
+/// What pre-training left at w*: sizes, fit and gradient alignment (also the first columns
+/// of (a)'s CSV rows).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct SetupRecord {
-    kind: String,
-    seed: usize,
+struct AtOptimum {
     n: usize,
     n_forget: usize,
     params: usize,
@@ -199,10 +198,21 @@ struct SetupRecord {
     test_accuracy: f64,
     /// Accuracy on the forget set at w* (on its training labels: flipped ones for mislabelled).
     forget_fitted: f64,
+    /// cos(∇L_R, ∇L_F).
+    grad_cos: f64,
+    /// The α below which the mean step lowers the forget loss (0 unless the gradients align).
+    alpha_drift: f64,
+}
+
+/// Everything figure 8 keeps of one (forget kind, seed): one cache file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct SetupRecord {
+    kind: String,
+    seed: usize,
+    #[serde(flatten)]
+    at: AtOptimum,
     gauss_newton: Sigmas,
     exact: Sigmas,
-    grad_cos: f64,
-    alpha_drift: f64,
     rows: Vec<AlphaRow>,
     seconds: Seconds,
 }
@@ -521,13 +531,17 @@ impl Task<'_> {
         Ok(SetupRecord {
             kind: kind.name().to_string(),
             seed: r,
-            n: setup.data.forget.len(),
-            n_forget: prepared.forget.indices.len(),
-            params: setup.model.param_count(),
-            pretrain_steps: setup.pretrain.steps,
-            pretrain_converged: setup.pretrain.converged,
-            test_accuracy: setup.pretrain.test_accuracy,
-            forget_fitted: setup.start.forget_accuracy,
+            at: AtOptimum {
+                n: setup.data.forget.len(),
+                n_forget: prepared.forget.indices.len(),
+                params: setup.model.param_count(),
+                pretrain_steps: setup.pretrain.steps,
+                pretrain_converged: setup.pretrain.converged,
+                test_accuracy: setup.pretrain.test_accuracy,
+                forget_fitted: setup.start.forget_accuracy,
+                grad_cos: escape.grad_cos,
+                alpha_drift: escape.alpha_drift,
+            },
             gauss_newton: Sigmas {
                 sigma_r: gn.sigma_r,
                 sigma_f: gn.sigma_f,
@@ -546,8 +560,6 @@ impl Task<'_> {
                 se_rf: exact.std_error.sigma_rf,
                 lambda_min_h_alpha: exact.report.lambda_min_h_alpha,
             },
-            grad_cos: escape.grad_cos,
-            alpha_drift: escape.alpha_drift,
             rows,
             seconds,
         })
@@ -585,13 +597,8 @@ struct View<'a> {
 struct CoherenceRow<'a> {
     forget_kind: &'a str,
     seed: usize,
-    n: usize,
-    n_forget: usize,
-    params: usize,
-    pretrain_steps: usize,
-    pretrain_converged: bool,
-    test_accuracy: f64,
-    forget_fitted: f64,
+    #[serde(flatten)]
+    at: &'a AtOptimum,
     gn_sigma_r: f64,
     gn_sigma_f: f64,
     gn_sigma_rf: f64,
@@ -603,8 +610,6 @@ struct CoherenceRow<'a> {
     exact_sigma_rf_se: f64,
     gn_lambda_min_h_alpha: f64,
     exact_lambda_min_h_alpha: f64,
-    grad_cos: f64,
-    alpha_drift: f64,
 }
 
 /// One row of (b)'s CSV: one (forget kind, α), over seeds.
@@ -664,16 +669,16 @@ impl View<'_> {
             .kinds
             .iter()
             .map(|&k| {
-                let n_f = Stat::of(self.of(k).map(|r| r.n_forget as f64)).mean;
+                let n_f = Stat::of(self.of(k).map(|r| r.at.n_forget as f64)).mean;
                 format!("{} {n_f:.0}", k.name())
             })
             .collect();
         format!(
             "n = {} training images, p = {}, n_f: {}; mean test accuracy {:.3}",
-            first.n,
-            first.params,
+            first.at.n,
+            first.at.params,
             counts.join(", "),
-            Stat::of(self.records.iter().map(|r| r.test_accuracy)).mean
+            Stat::of(self.records.iter().map(|r| r.at.test_accuracy)).mean
         )
     }
 
@@ -734,13 +739,7 @@ impl View<'_> {
             .map(|r| CoherenceRow {
                 forget_kind: &r.kind,
                 seed: r.seed,
-                n: r.n,
-                n_forget: r.n_forget,
-                params: r.params,
-                pretrain_steps: r.pretrain_steps,
-                pretrain_converged: r.pretrain_converged,
-                test_accuracy: r.test_accuracy,
-                forget_fitted: r.forget_fitted,
+                at: &r.at,
                 gn_sigma_r: r.gauss_newton.sigma_r,
                 gn_sigma_f: r.gauss_newton.sigma_f,
                 gn_sigma_rf: r.gauss_newton.sigma_rf,
@@ -752,8 +751,6 @@ impl View<'_> {
                 exact_sigma_rf_se: r.exact.se_rf,
                 gn_lambda_min_h_alpha: r.gauss_newton.lambda_min_h_alpha,
                 exact_lambda_min_h_alpha: r.exact.lambda_min_h_alpha,
-                grad_cos: r.grad_cos,
-                alpha_drift: r.alpha_drift,
             })
             .collect()
     }
