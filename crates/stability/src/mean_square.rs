@@ -29,9 +29,10 @@
 
 use std::f64::consts::FRAC_1_SQRT_2;
 
+use frontier_common::par_map;
 use frontier_probes::LinearOperator;
 use frontier_probes::solvers::{LanczosOptions, lanczos_from};
-use nalgebra::DMatrix;
+use nalgebra::{DMatrix, SymmetricEigen};
 use serde::Serialize;
 
 use crate::curvature::{Reduced, Samples};
@@ -80,48 +81,67 @@ impl PowerResult {
 }
 
 /// The operator T in span coordinates.
-enum Operator<'c> {
+enum Operator {
     /// The diagonal structure: T(diag x) = diag(m ⊙ x).
     Diagonal(Vec<f64>),
-    General(General<'c>),
+    General(General),
 }
 
-/// T on symmetric r×r matrices. As a [`LinearOperator`] it acts on the packed
-/// upper triangle svec(X) ∈ R^{r(r+1)/2} (column by column, off-diagonal
-/// entries times √2, so the dot product is the Frobenius inner product), where
-/// it is a symmetric matrix.
-struct General<'c> {
-    /// J̄ = I − ηH_α (r×r).
-    jbar: DMatrix<f64>,
-    noise: Vec<Noise<'c>>,
+/// T on symmetric r×r matrices, written in the eigenbasis Q of
+/// H_α = Q diag(λ) Qᵀ (X ↦ QᵀXQ preserves the Frobenius inner product, the
+/// identity and the spectrum of T). There J̄ = diag(d), d_k = 1 − ηλ_k, so
+/// J̄XJ̄ is the elementwise product (d dᵀ) ⊙ X, and so is the centring term of
+/// a family that alone makes up H_α (H = diag(h) with h = λ/(1−α) or −λ/α):
+/// T(X) = E ⊙ X + the per-sample terms (+ the other centring terms).
+///
+/// As a [`LinearOperator`] it acts on the packed upper triangle svec(X) ∈
+/// R^{r(r+1)/2} (column by column, off-diagonal entries times √2, so the dot
+/// product is the Frobenius inner product), where it is a symmetric matrix.
+struct General {
+    /// E (r×r, symmetric): E_kl = d_k d_l − Σ κ h_k h_l over the families
+    /// whose centring is diagonal in the eigenbasis.
+    elementwise: DMatrix<f64>,
+    noise: Vec<Noise>,
 }
 
-/// One family's noise term κ[(1/n)Σ_i H_i X H_i − θ·H X H], κ = w²c(n, B).
-struct Noise<'c> {
-    samples: NoiseSamples<'c>,
+/// One family's noise term κ[(1/n)Σ_i H_i X H_i − θ·H X H], κ = w²c(n, B),
+/// in the eigenbasis of H_α.
+struct Noise {
+    samples: NoiseSamples,
     /// κ/n: the weight of each H_i X H_i.
     per_sample: f64,
-    /// (κ, H) when centred (θ = 1); `None` for Bernoulli sampling.
-    centring: Option<(f64, &'c DMatrix<f64>)>,
+    /// The centring −κ·H X H when it is not part of `elementwise`.
+    centring: Option<Centring>,
 }
 
 /// A family's per-sample Hessians in the form T's products use.
-enum NoiseSamples<'c> {
+enum NoiseSamples {
     /// Fᵀ (r×n) with column i f_i = √c_i·ĝ_i, and F: Ĥ_i = f_i f_iᵀ and
     /// Ĥ_i X Ĥ_i = (f_iᵀXf_i)·f_i f_iᵀ. Both orientations are stored so that
     /// every product is a plain GEMM.
     RankOne { ft: DMatrix<f64>, f: DMatrix<f64> },
     /// The dense Ĥ_i (each r×r).
-    Dense(&'c [DMatrix<f64>]),
+    Dense(Vec<DMatrix<f64>>),
 }
 
-impl<'c> Operator<'c> {
-    fn new(problem: &Problem<'c>) -> Operator<'c> {
+/// How a centring term −κ·H X H is computed.
+enum Centring {
+    /// Rank-one family with n ≤ r, through its samples: H = FᵀF/n, so
+    /// H X H = Fᵀ M F/n² with M = F X Fᵀ (n×n), whose diagonal holds the
+    /// q_i of the per-sample term; the value is κ/n².
+    Samples(f64),
+    /// κ and the dense H (r×r).
+    Dense(f64, DMatrix<f64>),
+}
+
+impl Operator {
+    fn new(problem: &Problem<'_>) -> Operator {
         let curv = problem.curvature();
         let sampling = problem.settings().sampling;
+        let eta = problem.settings().eta;
         let r = curv.rank();
         // (family, κ = w²c(n, B), centred) for each family that moves u.
-        let terms: Vec<(&'c Reduced, f64, bool)> = problem
+        let terms: Vec<(&Reduced, f64, bool)> = problem
             .terms()
             .into_iter()
             .map(|(family, w, b)| {
@@ -129,9 +149,13 @@ impl<'c> Operator<'c> {
                 (family, w * w * factor, centred)
             })
             .collect();
-        let jbar = DMatrix::identity(r, r) - problem.h_alpha() * problem.settings().eta;
+        let h_alpha = problem.h_alpha();
         if curv.is_diagonal() {
-            let mut m: Vec<f64> = jbar.diagonal().iter().map(|j| j * j).collect();
+            let mut m: Vec<f64> = h_alpha
+                .diagonal()
+                .iter()
+                .map(|h| (1.0 - eta * h).powi(2))
+                .collect();
             for (family, kappa, centred) in terms {
                 let (h, q) = family.diagonal_moments();
                 let theta = if centred { 1.0 } else { 0.0 };
@@ -141,6 +165,14 @@ impl<'c> Operator<'c> {
             }
             return Operator::Diagonal(m);
         }
+        let eig = SymmetricEigen::new(h_alpha);
+        let (q, lambda) = (&eig.eigenvectors, &eig.eigenvalues);
+        let d = lambda.map(|l| 1.0 - eta * l);
+        let mut elementwise = &d * d.transpose();
+        // A single moving family is all of H_α = (1−α)H_R or −αH_F: its
+        // mean is diag(λ)/s in the eigenbasis, with s its share of H_α.
+        let single = terms.len() == 1;
+        let alpha = problem.settings().alpha;
         let noise = terms
             .into_iter()
             .map(|(family, kappa, centred)| {
@@ -157,49 +189,152 @@ impl<'c> Operator<'c> {
                                 ft[(k as usize, i)] = root * v;
                             }
                         }
+                        let ft = product(&q.transpose(), &ft);
                         NoiseSamples::RankOne {
                             f: ft.transpose(),
                             ft,
                         }
                     }
-                    Samples::Dense { h } => NoiseSamples::Dense(h),
+                    Samples::Dense { h } => NoiseSamples::Dense(
+                        h.iter().map(|hi| rotated(hi, q)).collect(),
+                    ),
+                };
+                let n = family.len();
+                let centring = if !centred {
+                    None
+                } else if single {
+                    let share = if std::ptr::eq(family, &curv.retain) {
+                        1.0 - alpha
+                    } else {
+                        -alpha
+                    };
+                    let h = lambda.map(|l| l / share);
+                    elementwise -= &h * h.transpose() * kappa;
+                    None
+                } else {
+                    match &samples {
+                        NoiseSamples::RankOne { .. } if n <= r => {
+                            Some(Centring::Samples(kappa / (n * n) as f64))
+                        }
+                        _ => Some(Centring::Dense(kappa, rotated(&family.mean, q))),
+                    }
                 };
                 Noise {
                     samples,
-                    per_sample: kappa / family.len() as f64,
-                    centring: centred.then_some((kappa, &family.mean)),
+                    per_sample: kappa / n as f64,
+                    centring,
                 }
             })
             .collect();
-        Operator::General(General { jbar, noise })
+        Operator::General(General { elementwise, noise })
     }
 }
 
-impl General<'_> {
-    /// T(X) for symmetric X (r×r).
+/// QᵀAQ for symmetric A (r×r), symmetrised against round-off.
+fn rotated(a: &DMatrix<f64>, q: &DMatrix<f64>) -> DMatrix<f64> {
+    symmetric_product(&product(&q.transpose(), a), q)
+}
+
+/// Columns per block of the parallel products: fixed, so that results do not
+/// depend on the number of threads.
+const BLOCK: usize = 64;
+
+/// Worker threads for a product of `work` multiply-adds: one below about a
+/// millisecond of work (thread start-up would dominate), all cores above.
+fn threads_for(work: usize) -> usize {
+    if work < 1 << 22 { 1 } else { 0 }
+}
+
+/// The column blocks (start, width) of `n` columns.
+fn column_blocks(n: usize) -> Vec<(usize, usize)> {
+    (0..n.div_ceil(BLOCK))
+        .map(|b| (b * BLOCK, BLOCK.min(n - b * BLOCK)))
+        .collect()
+}
+
+/// A·B (A m×k, B k×n), one GEMM per block of columns of B, in parallel.
+fn product(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
+    let blocks = column_blocks(b.ncols());
+    let threads = threads_for(a.nrows() * a.ncols() * b.ncols());
+    let parts = par_map(blocks.len(), threads, |t| {
+        let (start, width) = blocks[t];
+        a * b.columns(start, width)
+    });
+    let mut out = DMatrix::zeros(a.nrows(), b.ncols());
+    for (&(start, width), part) in blocks.iter().zip(parts) {
+        out.columns_mut(start, width).copy_from(&part);
+    }
+    out
+}
+
+/// A·B (A r×k, B k×r) when the product is symmetric in exact arithmetic: only
+/// the blocks on and above the diagonal are computed (in parallel, about half
+/// the multiply-adds), the rest is their mirror image.
+fn symmetric_product(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
+    let r = a.nrows();
+    let blocks = column_blocks(r);
+    let threads = threads_for(r * r * a.ncols() / 2);
+    // Largest blocks first, for balance.
+    let parts = par_map(blocks.len(), threads, |t| {
+        let (start, width) = blocks[blocks.len() - 1 - t];
+        a.rows(0, start + width) * b.columns(start, width)
+    });
+    let mut out = DMatrix::zeros(r, r);
+    for (t, part) in parts.into_iter().enumerate() {
+        let (start, width) = blocks[blocks.len() - 1 - t];
+        out.view_mut((0, start), (start + width, width))
+            .copy_from(&part);
+    }
+    for j in 0..r {
+        for i in j + 1..r {
+            out[(i, j)] = out[(j, i)];
+        }
+    }
+    out
+}
+
+impl General {
+    /// T(X) for symmetric X (r×r), in the eigenbasis of H_α.
     fn apply(&self, x: &DMatrix<f64>) -> DMatrix<f64> {
-        let mut out = &self.jbar * x * &self.jbar;
+        let mut out = self.elementwise.component_mul(x);
         for t in &self.noise {
             match &t.samples {
                 NoiseSamples::RankOne { ft, f } => {
-                    // q_i = f_iᵀXf_i (column sums of (XFᵀ) ⊙ Fᵀ);
-                    // out += (κ/n)·Fᵀ diag(q) F.
-                    let mut scaled = x * ft;
-                    for (mut col, f_i) in scaled.column_iter_mut().zip(ft.column_iter()) {
-                        let q_i = col.dot(&f_i) * t.per_sample;
-                        col.copy_from(&f_i);
-                        col *= q_i;
-                    }
-                    out.gemm(1.0, &scaled, f, 1.0);
+                    // P = XFᵀ (r×n), q_i = f_iᵀXf_i (column sums of P ⊙ Fᵀ);
+                    // out += Fᵀ N F with N = (κ/n)·diag(q), minus
+                    // (κ/n²)·F X Fᵀ for the centring through the samples.
+                    let p = product(x, ft);
+                    let q: Vec<f64> = p
+                        .column_iter()
+                        .zip(ft.column_iter())
+                        .map(|(pi, fi)| pi.dot(&fi) * t.per_sample)
+                        .collect();
+                    let weighted = match &t.centring {
+                        Some(Centring::Samples(c)) => {
+                            let mut n = symmetric_product(f, &p) * -c;
+                            for (i, qi) in q.iter().enumerate() {
+                                n[(i, i)] += qi;
+                            }
+                            product(ft, &n)
+                        }
+                        _ => {
+                            let mut scaled = ft.clone();
+                            for (mut col, qi) in scaled.column_iter_mut().zip(&q) {
+                                col *= *qi;
+                            }
+                            scaled
+                        }
+                    };
+                    out += symmetric_product(&weighted, f);
                 }
                 NoiseSamples::Dense(h) => {
-                    for hi in h.iter() {
-                        out.gemm(t.per_sample, &(hi * x), hi, 1.0);
+                    for hi in h {
+                        out += symmetric_product(&product(hi, x), hi) * t.per_sample;
                     }
                 }
             }
-            if let Some((kappa, h)) = t.centring {
-                out.gemm(-kappa, &(h * x), h, 1.0);
+            if let Some(Centring::Dense(kappa, h)) = &t.centring {
+                out -= symmetric_product(&product(h, x), h) * *kappa;
             }
         }
         out
@@ -207,7 +342,7 @@ impl General<'_> {
 
     /// The span dimension r.
     fn rank(&self) -> usize {
-        self.jbar.nrows()
+        self.elementwise.nrows()
     }
 }
 
@@ -216,7 +351,7 @@ fn packed_index(i: usize, j: usize) -> usize {
     j * (j + 1) / 2 + i
 }
 
-impl LinearOperator for General<'_> {
+impl LinearOperator for General {
     fn dim(&self) -> usize {
         self.rank() * (self.rank() + 1) / 2
     }
