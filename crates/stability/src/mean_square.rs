@@ -203,9 +203,9 @@ impl Operator {
                             ft,
                         }
                     }
-                    Samples::Dense { h } => NoiseSamples::Dense(
-                        h.iter().map(|hi| rotated(hi, q)).collect(),
-                    ),
+                    Samples::Dense { h } => {
+                        NoiseSamples::Dense(h.iter().map(|hi| rotated(hi, q)).collect())
+                    }
                 };
                 let n = family.len();
                 let centring = if !centred {
