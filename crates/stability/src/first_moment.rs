@@ -1,7 +1,6 @@
 //! First-moment criterion (SCIENCE §2.2): E\[u_k\] = (I − ηH_α)^k u₀ diverges iff
 //! H_α = (1−α)H_R − αH_F has an eigenvalue < 0 or > 2/η.
 
-use nalgebra::SymmetricEigen;
 use serde::Serialize;
 
 use crate::problem::Problem;
@@ -26,14 +25,14 @@ impl FirstMoment {
 }
 
 /// λ_min and λ_max of H_α: read off the diagonal for the diagonal structure,
-/// a symmetric eigen-solve of the r×r reduced matrix otherwise.
+/// the eigenvalues (no eigenvectors) of the r×r reduced matrix otherwise.
 pub fn first_moment(problem: &Problem<'_>) -> FirstMoment {
     let h = problem.h_alpha();
     let curv = problem.curvature();
     let eig = if curv.is_diagonal() {
         h.diagonal()
     } else {
-        SymmetricEigen::new(h).eigenvalues
+        h.symmetric_eigenvalues()
     };
     let flat = if curv.rank() < curv.dim() {
         Some(0.0)
@@ -59,7 +58,7 @@ pub fn first_moment(problem: &Problem<'_>) -> FirstMoment {
 
 #[cfg(test)]
 mod tests {
-    use nalgebra::DMatrix;
+    use nalgebra::{DMatrix, SymmetricEigen};
 
     use super::*;
     use crate::curvature::Curvature;
