@@ -151,7 +151,7 @@ y = { param = "alpha", values = [0.0, 0.3, 1.0] }
 setup.data = { n = 40, n_test = 40, d = 120, n_forget = 6 }
 setup.model = { m = 5 }
 setup.pretrain = { loss = "logistic", eta = 1.0, max_steps = 2000, loss_tol = 0.01 }
-predict = { sim_steps = 60 }
+predict = { asymptotic = { reps = 4, max_steps = 3200 } }
 
 [grid.unlearn]
 steps = 60

@@ -9,6 +9,7 @@ use crate::first_moment::first_moment;
 use crate::mean_square::{PowerOptions, rho};
 use crate::problem::Problem;
 use crate::simulate::{SimOptions, simulate};
+use crate::verdict::Thresholds;
 
 /// Every criterion for one problem, as plain numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -27,7 +28,8 @@ pub struct Report {
     pub diverged_fraction: f64,
     /// Mean divergence step over the diverged runs (null when none diverged).
     pub mean_diverge_step: Option<f64>,
-    /// The coherence bound (SGD form without forget family, pair form with).
+    /// The coherence bound (SGD form without forget family, pair form with), decided by
+    /// [`Thresholds::coherence_bound`].
     pub coherence_bound_diverges: bool,
     /// Retain coherence σ_R.
     pub sigma_r: f64,
@@ -55,7 +57,7 @@ pub fn analyze(problem: &Problem<'_>, sim: &SimOptions) -> Result<Report> {
         lyapunov_stderr: summary.lyapunov.stderr,
         diverged_fraction: summary.diverged_fraction,
         mean_diverge_step: summary.mean_diverge_step,
-        coherence_bound_diverges: bound.diverges,
+        coherence_bound_diverges: Thresholds::DEFAULT.coherence_bound(&bound),
         sigma_r: coh.sigma_r,
         sigma_f: coh.sigma_f,
         sigma_rf: coh.sigma_rf,

@@ -29,9 +29,9 @@ pub mod view;
 
 pub use config::{Axis, AxisValue, GridConfig, Param};
 pub use csv::table;
-pub use records::{CellRecord, RepRecord};
+pub use records::{AtOptimum, CellRecord, RepRecord};
 pub use run::{GridOptions, run_grid};
-pub use summary::{CellSummary, Criterion, rule_name, stat_names};
+pub use summary::{CellSummary, Criterion, stat_names};
 pub use view::Grid;
 
 #[cfg(test)]
