@@ -30,3 +30,9 @@ lint:
 # Format the code.
 fmt:
     cargo fmt --all
+
+# Regenerate every figure into a scratch folder and compare its CSVs with the committed ones
+# (tolerances in scripts/compare-figures.sh).
+check-figures:
+    cargo run --release -- heatmap --out target/check-figures --runs target/check-figures/runs --force
+    scripts/compare-figures.sh target/check-figures

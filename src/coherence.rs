@@ -7,6 +7,8 @@ use burn::tensor::Device;
 use frontier_model::{Loss, Precision, tensor_from};
 use frontier_probes::CoherenceReport;
 
+use crate::config::ExperimentConfig;
+use crate::memory::{Estimate, read_header};
 use crate::models::Net;
 use crate::tensors::{HostTensor, TensorFile};
 
@@ -16,16 +18,102 @@ pub struct Inputs {
     pub data: PathBuf,
     /// `weights.safetensors`: w_pos [m, d], w_neg [m, d].
     pub weights: PathBuf,
+    /// The run directory they come from, if any.
+    pub run: Option<PathBuf>,
 }
 
 impl Inputs {
-    /// The two files of a run directory written by `frontier train`.
-    pub fn from_run(dir: &Path) -> Self {
-        Self {
+    /// The two files of a run directory written by `frontier train`, after checking that the
+    /// directory is complete ([`crate::train::check_run`]).
+    pub fn from_run(dir: &Path) -> Result<Self> {
+        crate::train::check_run(dir)?;
+        Ok(Self {
             data: dir.join("data.safetensors"),
             weights: dir.join("weights.safetensors"),
+            run: Some(dir.to_path_buf()),
+        })
+    }
+
+    /// The loss to probe: `flag` if given, else the run's training loss (logistic without a
+    /// run). A flag that differs from the run's loss is honoured, and said on stderr.
+    pub fn loss(&self, flag: Option<Loss>) -> Result<Loss> {
+        let Some(dir) = &self.run else {
+            return Ok(flag.unwrap_or(Loss::Logistic));
+        };
+        let trained = ExperimentConfig::load(Some(&dir.join("config.resolved.toml")), &[])?
+            .train
+            .loss;
+        match flag {
+            Some(loss) if loss != trained => {
+                eprintln!(
+                    "note: probing the {} loss at the w* of a run trained with the {} loss \
+                     (--loss overrides the run's)",
+                    loss.name(),
+                    trained.name()
+                );
+                Ok(loss)
+            }
+            _ => Ok(trained),
         }
     }
+
+    /// Bytes the report holds at its peak (see the README, "Memory"), from the files' headers:
+    /// the files, the inputs on the host and device, the per-sample gradients [n, p] (f64 on
+    /// the generic path of models without rank-one Hessians) and the n×n matrices.
+    pub fn estimate(&self, precision: Precision) -> Result<Estimate> {
+        let data = read_header(&self.data)?;
+        let weights = read_header(&self.weights)?;
+        let (n, values) = match data.shape("x") {
+            Some(shape) => (
+                shape.first().copied().unwrap_or(0) as f64,
+                shape.iter().map(|&k| k as f64).product(),
+            ),
+            None => (0.0, 0.0),
+        };
+        let generic = weights.metadata.get("model").is_some_and(|m| m != "cnn");
+        Ok(estimate(
+            "frontier coherence",
+            (n, values, weights.elements()),
+            precision,
+            generic,
+        )
+        .arrays(
+            "the two files",
+            1.0,
+            (data.file_bytes + weights.file_bytes) as f64,
+            1.0,
+        ))
+    }
+}
+
+/// Bytes a coherence report holds at its peak for n samples with `values` input values and
+/// p parameters: the inputs on the host (f64) and on the device, the per-sample gradients
+/// [n, p] (f64 on the `generic` path of models without rank-one Hessians) and the n×n Gram
+/// and coherence matrices with their eigen-solves (calibrated in the README, "Memory").
+pub fn estimate(
+    command: &'static str,
+    (n, values, p): (f64, f64, f64),
+    precision: Precision,
+    generic: bool,
+) -> Estimate {
+    let s = match precision {
+        Precision::F32 => 4.0,
+        Precision::F64 => 8.0,
+    };
+    Estimate::new(command)
+        .arrays("inputs x on the host and device", 3.0, values, 8.0)
+        .arrays(
+            format!("per-sample gradients [n, p], n = {n}, p = {p}"),
+            if generic { 6.0 } else { 3.0 },
+            n * p,
+            if generic { 8.0 } else { s },
+        )
+        .arrays(
+            format!("Gram and coherence matrices n×n, n = {n}"),
+            9.0,
+            n * n,
+            8.0,
+        )
 }
 
 /// Checks that every value of `t` is in `allowed`.
@@ -59,6 +147,12 @@ pub fn run(
     let data = TensorFile::open(&inputs.data)?;
     let weights = TensorFile::open(&inputs.weights)?;
     let x = data.get("x", 3)?;
+    ensure!(
+        x.shape.iter().all(|&k| k > 0),
+        "{}: tensor `x` has shape {:?}, expected [n, P, d] with every dimension at least 1",
+        inputs.data.display(),
+        x.shape
+    );
     let (n, p, d) = (x.shape[0], x.shape[1], x.shape[2]);
     let y = data.get("y", 1)?;
     let forget = data.get("forget", 1)?;
@@ -83,6 +177,15 @@ pub fn run(
         "tensor `forget` marks every sample: the retain set is empty"
     );
     let net = Net::load(&weights, [p, d], device, precision)?;
+    if let Some(empty) = net.weights().0.iter().find(|t| t.values.is_empty()) {
+        bail!(
+            "{}: tensor `{}` has shape {:?}, expected every dimension at least 1 (a model with \
+             no units has no curvature to probe)",
+            inputs.weights.display(),
+            empty.name,
+            empty.shape
+        );
+    }
     net.coherence(
         loss,
         tensor_from(&x.values, [n, p, d], device, precision),

@@ -44,7 +44,7 @@ impl ExperimentConfig {
         }
         let config: Self = toml::Value::Table(table)
             .try_into()
-            .context("invalid config (see assets/configs/default.toml for every key)")?;
+            .map_err(|e: toml::de::Error| invalid_config(&e))?;
         config.data.validate()?;
         config.model.validate()?;
         config.train.validate()?;
@@ -57,31 +57,103 @@ impl ExperimentConfig {
     }
 }
 
-/// Applies one `key=value` override; the value is parsed as TOML (a number, a boolean, a quoted
-/// string) and falls back to a bare string.
+/// A deserialisation error as one message that names the key first: "config key `data.snr`:
+/// invalid type: …".
+fn invalid_config(e: &toml::de::Error) -> anyhow::Error {
+    let text = e.to_string();
+    let (message, path) = match text.split_once("\nin `") {
+        Some((message, rest)) => (message.trim(), rest.trim().trim_end_matches('`')),
+        None => (text.trim(), ""),
+    };
+    // "unknown field `x`" at path `data`: the culprit is `data.x`.
+    let unknown = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once('`'));
+    let (key, message) = match unknown {
+        Some((field, expected)) if path.is_empty() => {
+            (field.to_string(), format!("unknown key{expected}"))
+        }
+        Some((field, expected)) => (format!("{path}.{field}"), format!("unknown key{expected}")),
+        None => (path.to_string(), message.to_string()),
+    };
+    if key.is_empty() {
+        anyhow::anyhow!("invalid config: {message} (see assets/configs/default.toml for every key)")
+    } else {
+        anyhow::anyhow!(
+            "config key `{key}`: {message} (see assets/configs/default.toml for every key)"
+        )
+    }
+}
+
+/// Applies one `key=value` override. The key is dotted (`data.snr`), each part made of
+/// letters, digits, `_` and `-`; the value is one TOML value (a number, a boolean, a quoted
+/// string, an array) or a bare word such as `squared`. Line breaks and other control
+/// characters are refused, so that one `--set` can never carry a second assignment.
 pub(crate) fn apply_override(table: &mut toml::Table, item: &str) -> Result<()> {
+    if let Some(c) = item.chars().find(|c| c.is_control()) {
+        bail!(
+            "--set `{}`: contains the control character {c:?}; give one key=value per --set",
+            item.escape_debug()
+        );
+    }
     let Some((key, raw)) = item.split_once('=') else {
-        bail!("--set expects key=value, got `{item}`");
+        bail!("--set `{item}`: expected key=value, e.g. data.snr=0.5");
     };
-    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
-    let mut parts: Vec<&str> = key.trim().split('.').collect();
-    let last = parts.pop().filter(|s| !s.is_empty());
-    let Some(last) = last else {
-        bail!("--set: empty key in `{item}`");
-    };
+    let (key, raw) = (key.trim(), raw.trim());
+    let parts: Vec<&str> = key.split('.').collect();
+    if let Some(bad) = parts.iter().find(|part| {
+        part.is_empty()
+            || !part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    }) {
+        bail!(
+            "--set `{item}`: the key `{key}` has {}; keys look like section.key, e.g. data.snr",
+            if bad.is_empty() {
+                "an empty part".to_string()
+            } else {
+                format!("the invalid part `{bad}`")
+            }
+        );
+    }
+    let value =
+        parse_value(raw).with_context(|| format!("--set `{item}`: the value of `{key}`"))?;
+    let (last, sections) = parts.split_last().expect("split yields at least one part");
     let mut node = table;
-    for part in parts {
+    for (depth, part) in sections.iter().enumerate() {
         node = node
-            .entry(part)
+            .entry(*part)
             .or_insert_with(|| toml::Value::Table(toml::Table::new()))
             .as_table_mut()
-            .with_context(|| format!("--set {key}: `{part}` is not a section"))?;
+            .with_context(|| {
+                format!(
+                    "--set `{item}`: `{}` is a value, not a section",
+                    parts[..=depth].join(".")
+                )
+            })?;
     }
     node.insert(last.to_string(), value);
     Ok(())
+}
+
+/// One TOML value, or a bare word (letters, digits, `_`, `-`, `.`) taken as a string.
+fn parse_value(raw: &str) -> Result<toml::Value> {
+    if raw.is_empty() {
+        bail!("is empty");
+    }
+    if let Ok(mut table) = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        && table.len() == 1
+        && let Some(value) = table.remove("v")
+    {
+        return Ok(value);
+    }
+    if raw
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    {
+        return Ok(toml::Value::String(raw.to_string()));
+    }
+    bail!("`{raw}` is not a TOML value (quote a string: key=\"text\")")
 }
 
 #[cfg(test)]
@@ -104,5 +176,107 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/configs/default.toml");
         let cfg = ExperimentConfig::load(Some(&path), &[]).unwrap();
         assert_eq!(cfg, ExperimentConfig::default());
+    }
+}
+
+/// Generated hostile input: whatever `--set` items and TOML files say, loading a config (and
+/// estimating its memory) returns a value or an error, never panics.
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const KEYS: &[&str] = &[
+        "data.n",
+        "data.n_test",
+        "data.d",
+        "data.patches",
+        "data.snr",
+        "data.sigma_p",
+        "data.mu_direction",
+        "data.label_flip",
+        "data.n_forget",
+        "data.forget_fraction",
+        "data.forget_from",
+        "data.seed",
+        "model.kind",
+        "model.m",
+        "model.hidden",
+        "model.sigma_0",
+        "model.activation",
+        "train.eta",
+        "train.loss",
+        "train.max_steps",
+        "dtype",
+        "data",
+        "model",
+        "data.snr.x",
+        "bogus.key",
+    ];
+
+    /// Values of every TOML type, edge cases included.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<i64>().prop_map(|v| v.to_string()),
+            any::<u64>().prop_map(|v| v.to_string()),
+            any::<f64>().prop_map(|v| v.to_string()),
+            Just("9223372036854775807".to_string()),
+            Just("1e400".to_string()),
+            Just("-0".to_string()),
+            Just("nan".to_string()),
+            Just("inf".to_string()),
+            Just("mlp".to_string()),
+            Just("squared".to_string()),
+            Just("[1, 2]".to_string()),
+            Just("{ a = 1 }".to_string()),
+            "\"[a-z]{0,6}\"",
+            "[a-z0-9_.-]{0,8}",
+            "\\PC{0,12}",
+        ]
+    }
+
+    fn check(loaded: Result<ExperimentConfig>) {
+        if let Ok(cfg) = loaded {
+            let total = crate::train::estimate(&cfg).total();
+            assert!(total >= 0.0, "estimate {total} for {cfg:?}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+        #[test]
+        fn set_items_never_panic(
+            key in prop::sample::select(KEYS),
+            value in value(),
+            noise in "\\PC{0,30}",
+            keyed in any::<bool>(),
+        ) {
+            let item = if keyed { format!("{key}={value}") } else { noise };
+            check(ExperimentConfig::load(None, &[item]));
+        }
+
+        #[test]
+        fn toml_files_never_panic(
+            lines in prop::collection::vec(
+                prop_oneof![
+                    Just("[data]".to_string()),
+                    Just("[model]".to_string()),
+                    Just("[train]".to_string()),
+                    Just("[data.sub]".to_string()),
+                    (prop::sample::select(KEYS), value()).prop_map(|(k, v)| {
+                        format!("{} = {v}", k.rsplit('.').next().unwrap_or(k))
+                    }),
+                    "\\PC{0,20}",
+                ],
+                0..8,
+            ),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("config.toml");
+            std::fs::write(&path, lines.join("\n")).unwrap();
+            check(ExperimentConfig::load(Some(&path), &[]));
+        }
     }
 }

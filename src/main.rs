@@ -6,6 +6,7 @@ mod coherence;
 mod config;
 mod figures;
 mod inspect;
+mod memory;
 mod models;
 mod output;
 mod progress;
@@ -39,6 +40,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// The most memory a command may use, e.g. `8GiB`, `512MB` or `unlimited` (default: 3/4
+    /// of physical memory). Every command estimates its peak from its sizes first and stops
+    /// with the estimate, before allocating, when it would exceed this.
+    #[arg(long, global = true, value_name = "SIZE")]
+    max_memory: Option<String>,
 }
 
 /// Where tensors live and in which precision.
@@ -130,9 +136,11 @@ enum Command {
         /// A run directory written by `frontier train` (instead of --data/--weights).
         #[arg(long, required_unless_present = "data")]
         run: Option<PathBuf>,
-        /// The loss whose curvature is probed.
-        #[arg(long, default_value = "logistic", value_parser = loss_parser())]
-        loss: Loss,
+        /// The loss whose curvature is probed [default: with --run, the loss the run was
+        /// trained with (another value probes that loss at the run's w* and says so on
+        /// stderr); with --data/--weights, logistic].
+        #[arg(long, value_parser = loss_parser())]
+        loss: Option<Loss>,
         /// Mixing ratio α ∈ [0, 1] (weight of the forget term) for H_α and σ_U.
         #[arg(long, default_value_t = 0.5)]
         alpha: f64,
@@ -146,7 +154,8 @@ enum Command {
     /// per-sample Hessians given in a safetensors file.
     Stability {
         /// File with `retain_g` [n_r, p] + `retain_c` (n_r values; rank one) or `retain_h`
-        /// [n_r, p, p] (dense), and optionally the same for `forget_*`.
+        /// [n_r, p, p] (dense), and optionally the same for `forget_*`; or a precomputed
+        /// `gram` [n, n] with `retain_c` (and `forget_c`) and the metadata key `params` = p.
         #[arg(long)]
         hessians: PathBuf,
         /// Learning rate η (> 0).
@@ -173,6 +182,10 @@ enum Command {
         /// Seed of the simulation.
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// A simulated run diverges at the first step with ‖u‖² ≥ threshold·‖u₀‖² (> 1; `inf`
+        /// never).
+        #[arg(long, default_value_t = 1000.0)]
+        threshold: f64,
         /// Print exactly one JSON object instead of a table.
         #[arg(long)]
         json: bool,
@@ -274,6 +287,19 @@ enum BenchTarget {
         #[command(flatten)]
         compute: Compute,
     },
+    /// The stages of `frontier stability` (reduction to the curvature span, ρ(T), first
+    /// moment, simulation, coherence) on a random rank-one problem.
+    Stability {
+        /// Retain samples n_r.
+        #[arg(long, default_value_t = 1000)]
+        n: usize,
+        /// Forget samples n_f (0: plain SGD).
+        #[arg(long, default_value_t = 0)]
+        n_forget: usize,
+        /// Parameter count p.
+        #[arg(long, default_value_t = 50_000)]
+        p: usize,
+    },
 }
 
 /// Batch sampling scheme on the command line.
@@ -315,6 +341,7 @@ impl Compute {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    let budget = memory::Budget::new(cli.max_memory.as_deref())?;
     match cli.command {
         Command::Train {
             config,
@@ -328,6 +355,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             let mut cfg = ExperimentConfig::load(config.as_deref(), &overrides)?;
             cfg.dtype = compute.dtype.unwrap_or(cfg.dtype);
+            train::estimate(&cfg).check(&budget)?;
             let device = compute.device(cfg.dtype)?;
             let trained = train::train(&cfg, &device)?;
             train::write_run(&out, &cfg, &trained)?;
@@ -359,11 +387,17 @@ fn run(cli: Cli) -> Result<()> {
             compute,
         } => {
             let inputs = match (run, data, weights) {
-                (Some(dir), _, _) => coherence::Inputs::from_run(&dir),
-                (None, Some(data), Some(weights)) => coherence::Inputs { data, weights },
+                (Some(dir), _, _) => coherence::Inputs::from_run(&dir)?,
+                (None, Some(data), Some(weights)) => coherence::Inputs {
+                    data,
+                    weights,
+                    run: None,
+                },
                 _ => anyhow::bail!("give --run DIR, or both --data and --weights"),
             };
+            let loss = inputs.loss(loss)?;
             let precision = compute.precision_or_best();
+            inputs.estimate(precision)?.check(&budget)?;
             let report =
                 coherence::run(&inputs, loss, alpha, &compute.device(precision)?, precision)?;
             if json {
@@ -383,6 +417,7 @@ fn run(cli: Cli) -> Result<()> {
             steps,
             reps,
             seed,
+            threshold,
             json,
         } => {
             let args = stability::Args {
@@ -395,10 +430,11 @@ fn run(cli: Cli) -> Result<()> {
                     steps,
                     reps,
                     seed,
+                    threshold,
                     ..SimOptions::default()
                 },
             };
-            let report = stability::run(&hessians, &args)?;
+            let report = stability::run(&hessians, &args, &budget)?;
             if json {
                 println!("{}", serde_json::to_string(&report)?);
             } else {
@@ -438,6 +474,7 @@ fn run(cli: Cli) -> Result<()> {
                 figures_out,
                 out,
             };
+            bench::estimate(&opts, &target).check(&budget)?;
             bench::suite(&opts, &target).map(|_| ())
         }
         Command::Bench {
@@ -460,8 +497,25 @@ fn run(cli: Cli) -> Result<()> {
                 m,
                 patches,
             };
+            let (nf, values) = (n as f64, n as f64 * patches as f64 * d as f64);
+            let params = 2.0 * m as f64 * d as f64;
+            coherence::estimate(
+                "frontier bench coherence",
+                (nf, values, params),
+                precision,
+                false,
+            )
+            .check(&budget)?;
             bench::coherence(&size, &compute.device(precision)?, precision)
         }
+        Command::Bench {
+            target: Some(BenchTarget::Stability { n, n_forget, p }),
+            ..
+        } => bench::stability(&bench::StabilitySize {
+            n_retain: n,
+            n_forget,
+            p,
+        }),
         Command::Heatmap {
             config,
             only,
@@ -473,6 +527,12 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 config
             };
+            let names: Vec<String> = paths
+                .iter()
+                .filter_map(|p| Some(p.file_stem()?.to_string_lossy().into_owned()))
+                .collect();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            memory::figures("frontier heatmap", &names).check(&budget)?;
             figures::run_all(&paths, &grid.context(out)?)
         }
         Command::Sweep {

@@ -90,6 +90,52 @@ pub fn all(
     )?)
 }
 
+/// Bytes the suite holds at its peak: its largest CNN problem (as a coherence report of that
+/// size), three square matrices of the largest matmul, the timings, and with `--figures` the
+/// largest figure.
+pub fn estimate(opts: &SuiteOptions, target: &Target) -> crate::memory::Estimate {
+    let (n, d, m) = if opts.quick {
+        CNN_SIZES_QUICK[0]
+    } else {
+        CNN_SIZES[CNN_SIZES.len() - 1]
+    };
+    let matmul: f64 = match (opts.quick, target.backend) {
+        (true, _) => 128.0,
+        (false, Backend::Wgpu) => 4096.0,
+        (false, _) => 2048.0,
+    };
+    let bytes = match target.precision {
+        frontier_model::Precision::F32 => 4.0,
+        frontier_model::Precision::F64 => 8.0,
+    };
+    let (n, d, m) = (n as f64, d as f64, m as f64);
+    let figures: Vec<&str> = if opts.figures {
+        crate::memory::figure_names()
+    } else {
+        Vec::new()
+    };
+    let peak_figure = crate::memory::figures("frontier bench", &figures).total();
+    crate::coherence::estimate(
+        "frontier bench",
+        (n, n * PATCHES as f64 * d, 2.0 * m * d),
+        target.precision,
+        false,
+    )
+    .arrays(
+        "square matmul operands and product",
+        3.0,
+        matmul * matmul,
+        bytes,
+    )
+    .arrays(
+        format!("timings of --reps {}", opts.reps),
+        16.0,
+        opts.reps as f64,
+        8.0,
+    )
+    .arrays("the largest figure (--figures)", 1.0, peak_figure, 1.0)
+}
+
 /// A random [rows, cols] tensor on the target.
 fn random(target: &Target, shape: [usize; 2]) -> Tensor<2> {
     Tensor::<2>::random(

@@ -5,6 +5,9 @@
 mod coherence;
 mod kernels;
 
+pub use kernels::estimate;
+mod stability;
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -15,6 +18,7 @@ use serde::Serialize;
 
 use crate::backend::Backend;
 pub use coherence::{CoherenceSize, coherence};
+pub use stability::{StabilitySize, stability};
 
 /// Seconds taken by `f`, and its result.
 fn timed<T>(f: impl FnOnce() -> T) -> (f64, T) {

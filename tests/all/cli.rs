@@ -61,6 +61,15 @@ pub fn train_tiny_model(out: &Path, model: &[&str], extra: &[&str]) -> Output {
 
 /// Writes f64 tensors `(name, shape, values)` to a safetensors file.
 pub fn write_tensors(path: &Path, tensors: &[(&str, Vec<usize>, Vec<f64>)]) {
+    write_tensors_with_metadata(path, tensors, &[]);
+}
+
+/// As [`write_tensors`], with `__metadata__` entries.
+pub fn write_tensors_with_metadata(
+    path: &Path,
+    tensors: &[(&str, Vec<usize>, Vec<f64>)],
+    metadata: &[(&str, &str)],
+) {
     let bytes: Vec<Vec<u8>> = tensors
         .iter()
         .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
@@ -74,7 +83,13 @@ pub fn write_tensors(path: &Path, tensors: &[(&str, Vec<usize>, Vec<f64>)]) {
             (name.to_string(), view.unwrap())
         })
         .collect();
-    std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
+    let metadata = (!metadata.is_empty()).then(|| {
+        metadata
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    });
+    std::fs::write(path, safetensors::serialize(views, metadata).unwrap()).unwrap();
 }
 
 /// The golden fixtures written by `tests/reference/make_fixtures.py` (NumPy).

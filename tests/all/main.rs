@@ -4,6 +4,7 @@ mod bench;
 mod cli;
 mod coherence;
 mod configs;
+mod contracts;
 mod heatmap;
 mod inspect;
 mod mlp;

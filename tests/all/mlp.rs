@@ -45,7 +45,7 @@ fn cnn_keys_are_refused_for_the_mlp() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        crate::cli::text(&out).contains("unknown field `m`"),
+        crate::cli::text(&out).contains("config key `model.m`: unknown key"),
         "{}",
         crate::cli::text(&out)
     );

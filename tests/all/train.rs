@@ -95,7 +95,7 @@ fn unknown_config_key_is_refused() {
     std::fs::write(&path, "[data]\nsnr = 0.1\nbatch_size = 3\n").unwrap();
     refuses(
         &["--config", path.to_str().unwrap()],
-        &["batch_size", "unknown field"],
+        &["`data.batch_size`", "unknown key"],
     );
 }
 

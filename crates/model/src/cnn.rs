@@ -59,6 +59,15 @@ impl CnnConfig {
         if d == 0 {
             return Err(invalid("data.d", "must be at least 1, got 0"));
         }
+        if crate::data::values(&[2, self.m, d]).is_none() {
+            return Err(invalid(
+                "model.m",
+                format!(
+                    "2 × model.m × data.d = 2 × {} × {d} parameters exceed the address space",
+                    self.m
+                ),
+            ));
+        }
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
         let mut draw = || -> Vec<f64> {
             (0..self.m * d)

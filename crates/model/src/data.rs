@@ -137,6 +137,18 @@ impl DataConfig {
                 format!("must lie in [0, 1], got {f}"),
             ));
         }
+        for (field, rows) in [("data.n", self.n), ("data.n_test", self.n_test)] {
+            if values(&[rows, self.patches, self.d]).is_none() {
+                return Err(invalid(
+                    field,
+                    format!(
+                        "{field} × data.patches × data.d = {rows} × {} × {} values exceed the \
+                         address space",
+                        self.patches, self.d
+                    ),
+                ));
+            }
+        }
         if self.forget_count() > self.n {
             return Err(invalid(
                 "data.n_forget",
@@ -149,6 +161,14 @@ impl DataConfig {
         }
         Ok(())
     }
+}
+
+/// The number of f64 values of an array of shape `dims`, when its bytes fit in the address
+/// space (`None` otherwise: a config that asks for it is refused before any allocation).
+pub fn values(dims: &[usize]) -> Option<usize> {
+    dims.iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&v| v <= isize::MAX as usize / 8)
 }
 
 /// A generated data set on the host, in f64, row-major.

@@ -71,6 +71,9 @@ pub enum Error {
     /// The coherence computation (frontier-probes) rejected its input.
     #[error("coherence: {0}")]
     Coherence(#[from] frontier_probes::Error),
+    /// A precomputed Gram matrix is not a Gram matrix of p-vectors.
+    #[error("Gram matrix {0}")]
+    Gram(String),
     /// Every per-sample Hessian is zero.
     #[error("every per-sample Hessian is zero: there is no curvature to analyse")]
     NoCurvature,

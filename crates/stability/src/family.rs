@@ -1,8 +1,9 @@
 //! Input families of per-sample Hessians, validated.
 
-use nalgebra::{DMatrix, SymmetricEigen};
+use nalgebra::DMatrix;
 
 use crate::error::{Error, Result};
+use frontier_common::{Progress, Silent};
 
 /// Relative tolerance (with respect to the largest absolute entry) for the
 /// symmetry check of dense Hessians; accepted matrices are symmetrised.
@@ -71,37 +72,48 @@ impl Family {
     /// Rank-one family H_i = c_i g_i g_iᵀ from a dense n×p matrix `g` (row i =
     /// g_i, parameter units) and n weights `c` (c_i = ℓ''_i ≥ 0).
     pub fn rank_one(g: &DMatrix<f64>, c: &[f64]) -> Result<Family> {
-        let rows: Vec<Vec<(usize, f64)>> = (0..g.nrows())
-            .map(|i| {
-                (0..g.ncols())
-                    .map(|k| (k, g[(i, k)]))
-                    .filter(|&(_, v)| v != 0.0)
-                    .collect()
-            })
-            .collect();
-        Family::rank_one_sparse(g.ncols(), &rows, c)
+        check_rows(g.nrows(), c)?;
+        Family::rank_one_row_major(g.ncols(), g.transpose().as_slice(), c)
+    }
+
+    /// Rank-one family from g [n, p] in row-major order (`g.len()` = n·p,
+    /// n = `c.len()`), as a tensor file stores it.
+    pub fn rank_one_row_major(p: usize, g: &[f64], c: &[f64]) -> Result<Family> {
+        check_dim(p)?;
+        check_rows(g.len() / p, c)?;
+        if g.len() != c.len() * p {
+            return Err(Error::Shape {
+                what: "rank-one gradients g".into(),
+                expected: format!("{} values (n = {} rows of p = {p})", c.len() * p, c.len()),
+                got: format!("{} values", g.len()),
+            });
+        }
+        check_weights(c)?;
+        let mut rows = SparseRows::new();
+        for (i, row) in g.chunks_exact(p).enumerate() {
+            if let Some((k, &v)) = row.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                return Err(Error::NonFinite {
+                    what: format!("g[{i}][{k}]"),
+                    value: v,
+                });
+            }
+            rows.push_row(row.iter().copied().enumerate().filter(|&(_, v)| v != 0.0));
+        }
+        Ok(Family {
+            p,
+            kind: FamilyKind::RankOne {
+                g: rows,
+                c: c.to_vec(),
+            },
+        })
     }
 
     /// Rank-one family from sparse rows: `rows[i]` lists the non-zero
     /// (coordinate, value) pairs of g_i ∈ R^p, coordinates distinct and < p.
     pub fn rank_one_sparse(p: usize, rows: &[Vec<(usize, f64)>], c: &[f64]) -> Result<Family> {
-        check_nonempty(rows.len())?;
-        if c.len() != rows.len() {
-            return Err(Error::Shape {
-                what: "rank-one weights c".into(),
-                expected: format!("[{}] (one per row of g)", rows.len()),
-                got: format!("[{}]", c.len()),
-            });
-        }
-        for (i, &ci) in c.iter().enumerate() {
-            check_finite(|| format!("c[{i}]"), ci)?;
-            if ci < 0.0 {
-                return Err(Error::NegativeWeight {
-                    index: i,
-                    value: ci,
-                });
-            }
-        }
+        check_dim(p)?;
+        check_rows(rows.len(), c)?;
+        check_weights(c)?;
         let mut g = SparseRows::new();
         for (i, row) in rows.iter().enumerate() {
             let mut sorted = row.clone();
@@ -135,8 +147,17 @@ impl Family {
     /// curvature). Matrices within [`SYMMETRY_TOLERANCE`] of symmetric are
     /// symmetrised; eigenvalues down to −[`PSD_TOLERANCE`]·max|λ| are accepted.
     pub fn dense(h: Vec<DMatrix<f64>>) -> Result<Family> {
+        Family::dense_with_progress(h, &Silent)
+    }
+
+    /// As [`Family::dense`], reporting each checked matrix to `on` (the PSD
+    /// check is an eigen-solve, O(p³) per matrix).
+    pub fn dense_with_progress(h: Vec<DMatrix<f64>>, on: &dyn Progress) -> Result<Family> {
         check_nonempty(h.len())?;
         let p = h[0].nrows();
+        check_dim(p)?;
+        on.stage("checking the dense Hessians (symmetric, PSD)");
+        on.start(h.len());
         let mut out = Vec::with_capacity(h.len());
         for (index, m) in h.into_iter().enumerate() {
             if m.shape() != (p, p) {
@@ -163,7 +184,7 @@ impl Family {
                 });
             }
             let sym = (&m + m.transpose()) * 0.5;
-            let eig = SymmetricEigen::new(sym.clone()).eigenvalues;
+            let eig = sym.symmetric_eigenvalues();
             let tolerance = PSD_TOLERANCE * eig.amax();
             let eigenvalue = eig.min();
             if eigenvalue < -tolerance {
@@ -174,6 +195,7 @@ impl Family {
                 });
             }
             out.push(sym);
+            on.advance(1);
         }
         Ok(Family {
             p,
@@ -207,6 +229,45 @@ impl Family {
     pub(crate) fn kind(&self) -> &FamilyKind {
         &self.kind
     }
+}
+
+/// n ≥ 1 rows and one weight per row.
+fn check_rows(n: usize, c: &[f64]) -> Result<()> {
+    check_nonempty(n)?;
+    if c.len() != n {
+        return Err(Error::Shape {
+            what: "rank-one weights c".into(),
+            expected: format!("[{n}] (one per row of g)"),
+            got: format!("[{}]", c.len()),
+        });
+    }
+    Ok(())
+}
+
+/// Rank-one weights c_i: finite and ≥ 0 (H_i = c_i g_i g_iᵀ must be PSD).
+pub(crate) fn check_weights(c: &[f64]) -> Result<()> {
+    for (i, &ci) in c.iter().enumerate() {
+        check_finite(|| format!("c[{i}]"), ci)?;
+        if ci < 0.0 {
+            return Err(Error::NegativeWeight {
+                index: i,
+                value: ci,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The parameter dimension p ≥ 1.
+fn check_dim(p: usize) -> Result<()> {
+    if p == 0 {
+        return Err(Error::Shape {
+            what: "parameter dimension".into(),
+            expected: "p ≥ 1".into(),
+            got: "p = 0".into(),
+        });
+    }
+    Ok(())
 }
 
 fn check_nonempty(n: usize) -> Result<()> {

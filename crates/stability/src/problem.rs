@@ -72,35 +72,34 @@ pub struct Problem<'c> {
     settings: Settings,
 }
 
-impl<'c> Problem<'c> {
-    /// Validates `settings` against `curvature`.
+impl Settings {
+    /// Checks the settings against the family sizes (n_forget = 0: no forget
+    /// family), before any curvature is built.
     ///
     /// Errors name the field and its allowed range: η ≤ 0 or not finite, α
     /// outside [0, 1] (or ≠ 0 without a forget family), B_r outside 1..=n_r,
     /// B_f outside 1..=n_f.
-    pub fn new(curvature: &'c Curvature, settings: Settings) -> Result<Problem<'c>> {
+    pub fn validate(&self, n_retain: usize, n_forget: usize) -> Result<()> {
         let Settings {
             eta,
             alpha,
             batch_retain,
             ..
-        } = settings;
+        } = *self;
         if !(eta > 0.0 && eta.is_finite()) {
             return Err(Error::out_of_range("eta", eta, "(0, ∞), finite"));
         }
         if !(0.0..=1.0).contains(&alpha) {
             return Err(Error::out_of_range("alpha", alpha, "[0, 1]"));
         }
-        let n_r = curvature.n_retain();
-        if !(1..=n_r).contains(&batch_retain) {
+        if !(1..=n_retain).contains(&batch_retain) {
             return Err(Error::out_of_range(
                 "batch_retain",
                 batch_retain,
-                format!("1..={n_r} (the number of retain samples)"),
+                format!("1..={n_retain} (the number of retain samples)"),
             ));
         }
-        let n_f = curvature.n_forget();
-        if n_f == 0 {
+        if n_forget == 0 {
             if alpha != 0.0 {
                 return Err(Error::out_of_range(
                     "alpha",
@@ -109,9 +108,9 @@ impl<'c> Problem<'c> {
                 ));
             }
         } else {
-            let b_f = settings.batch_forget.unwrap_or(batch_retain);
-            if !(1..=n_f).contains(&b_f) {
-                let how = if settings.batch_forget.is_none() {
+            let b_f = self.batch_forget.unwrap_or(batch_retain);
+            if !(1..=n_forget).contains(&b_f) {
+                let how = if self.batch_forget.is_none() {
                     " (defaulted to batch_retain)"
                 } else {
                     ""
@@ -119,10 +118,18 @@ impl<'c> Problem<'c> {
                 return Err(Error::out_of_range(
                     "batch_forget",
                     format!("{b_f}{how}"),
-                    format!("1..={n_f} (the number of forget samples)"),
+                    format!("1..={n_forget} (the number of forget samples)"),
                 ));
             }
         }
+        Ok(())
+    }
+}
+
+impl<'c> Problem<'c> {
+    /// Validates `settings` against `curvature` ([`Settings::validate`]).
+    pub fn new(curvature: &'c Curvature, settings: Settings) -> Result<Problem<'c>> {
+        settings.validate(curvature.n_retain(), curvature.n_forget())?;
         Ok(Problem {
             curvature,
             settings,

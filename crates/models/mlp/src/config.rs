@@ -74,6 +74,16 @@ impl MlpConfig {
         if d == 0 {
             return Err(invalid("data.d", "must be at least 1, got 0"));
         }
+        if frontier_model::data::values(&[self.hidden, patches, d]).is_none() {
+            return Err(invalid(
+                "model.hidden",
+                format!(
+                    "model.hidden × data.patches × data.d = {} × {patches} × {d} parameters \
+                     exceed the address space",
+                    self.hidden
+                ),
+            ));
+        }
         let (h, dim) = (self.hidden, patches * d);
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
         let mut draw = |len: usize, sigma: f64| -> Vec<f64> {
