@@ -83,8 +83,11 @@ fn a_two_by_two_sweep_writes_its_csv_heatmap_and_resolved_config() {
         "deletion_fraction",
         "retain_accuracy_mean",
         "rho_mean",
-        "gamma_mean",
-        "predicted_lyapunov_fraction",
+        "gamma_inf_mean",
+        "predicted_gamma_inf_fraction",
+        "gamma_inf_undetermined_fraction",
+        "predicted_finite_budget_fraction",
+        "escape_steps_predicted_mean",
     ] {
         assert!(header.contains(&column), "{column} in {header:?}");
     }
