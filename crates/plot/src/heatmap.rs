@@ -235,17 +235,18 @@ pub(crate) fn hatch_strokes(a: (i32, i32), b: (i32, i32)) -> Vec<((i32, i32), (i
     [1, 2, 3]
         .into_iter()
         .map(|k| {
-            // The stroke x − x0 + (y1 − y) = t through the rectangle, t = k/4 of w + h.
+            // The stroke (x − x0) + (y − y0) = t through the rectangle (pixel y grows
+            // downwards), t = k/4 of w + h: from the left or bottom edge to the top or right.
             let t = (w + h) * k / 4;
             let start = if t <= h {
-                (x0, y1 - t)
+                (x0, y0 + t)
             } else {
-                (x0 + t - h, y0)
+                (x0 + t - h, y1)
             };
             let end = if t <= w {
-                (x0 + t, y1)
+                (x0 + t, y0)
             } else {
-                (x1, y1 - (t - w))
+                (x1, y0 + t - w)
             };
             (start, end)
         })
