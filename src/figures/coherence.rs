@@ -348,8 +348,8 @@ impl Task<'_> {
         let n_r = setup.data.n as f64 - n_f;
         let a = 1.0 - alpha;
         // σ_U of mutually orthogonal rank-one curvature of equal scale (the rook graph).
-        let rook = ((a * a + alpha * alpha).sqrt() + a * (n_f - 1.0) + alpha * (n_r - 1.0))
-            / a.max(alpha);
+        let rook =
+            ((a * a + alpha * alpha).sqrt() + a * (n_f - 1.0) + alpha * (n_r - 1.0)) / a.max(alpha);
         LinePlot {
             title: format!(
                 "{} coherence at w* vs SNR: {} loss, pre-training η = {}, n = {} (n_f = {}), d = {}, {}, {} seeds",

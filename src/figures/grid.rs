@@ -14,8 +14,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
-use frontier_model::ModelSpec;
 use frontier_common::{Field, Record, Table};
+use frontier_model::ModelSpec;
 use frontier_plot::{LinePlot, Plot, Series, line_panels_png, plots_png};
 use frontier_stability::Rule;
 use frontier_stability::sweep::Boundary;
@@ -661,7 +661,8 @@ fn frontier<C: ModelSpec>(
     let cfg = &grid.config;
     let x = plot_axis(&cfg.x);
     let y = cfg.y.as_ref().expect("validated: frontiers need two axes");
-    let line = |name: String, values: Vec<f64>| Series::new(name, x.values.clone(), values, Vec::new());
+    let line =
+        |name: String, values: Vec<f64>| Series::new(name, x.values.clone(), values, Vec::new());
     let mut series = vec![line(
         format!("measured: first {} with a majority", y.param.name()),
         grid.first_escaping(|s| criterion.fraction(s) > 0.5),
@@ -721,7 +722,13 @@ fn frontier<C: ModelSpec>(
 /// (`predicted_<rule>`).
 fn frontier_table<C: ModelSpec>(grids: &[(&str, &Grid<C>)], criterion: Criterion) -> Result<Table> {
     let mut records: Vec<Record> = Vec::new();
-    let value = |v: f64| if v.is_nan() { Field::Missing } else { Field::from(v) };
+    let value = |v: f64| {
+        if v.is_nan() {
+            Field::Missing
+        } else {
+            Field::from(v)
+        }
+    };
     for (label, grid) in grids {
         let measured = grid.first_escaping(|s| criterion.fraction(s) > 0.5);
         let predicted: Vec<(Rule, Vec<f64>)> = Rule::ALL
@@ -731,7 +738,10 @@ fn frontier_table<C: ModelSpec>(grids: &[(&str, &Grid<C>)], criterion: Criterion
         for (ix, x) in grid.config.x.values.iter().enumerate() {
             let mut record: Record = vec![
                 ("panel".into(), Field::from(*label)),
-                (grid.config.x.param.name().into(), Field::from(x.to_string())),
+                (
+                    grid.config.x.param.name().into(),
+                    Field::from(x.to_string()),
+                ),
                 ("measured".into(), value(measured[ix])),
             ];
             for (rule, firsts) in &predicted {

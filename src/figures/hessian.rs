@@ -222,7 +222,16 @@ pub fn sgd(file: &ConfigFile, ctx: &Context, label: &str) -> Result<Vec<std::pat
     let mut out = Outputs::new(ctx, file);
     let stem = format!("{}_{}", file.name, cfg.stem);
     let notes = vec![predictor_runs(&cfg.predictors)];
-    write(&mut out, "hessian_sgd", &stem, &[panel], axes, 1, &notes, &cfg)?;
+    write(
+        &mut out,
+        "hessian_sgd",
+        &stem,
+        &[panel],
+        axes,
+        1,
+        &notes,
+        &cfg,
+    )?;
     Ok(out.written)
 }
 

@@ -85,10 +85,10 @@ impl Panel<'_> {
 /// "γ_∞ = 0 (asymptotic): balanced accuracy 0.93, boundary 0.4 steps off, 3 cells
 /// undetermined (hatched)".
 fn describe_scores(b: &Boundary) -> String {
-    let accuracy = b
-        .scores
-        .balanced_accuracy
-        .map_or_else(|| "undefined (one class)".to_string(), |a| format!("{a:.2}"));
+    let accuracy = b.scores.balanced_accuracy.map_or_else(
+        || "undefined (one class)".to_string(),
+        |a| format!("{a:.2}"),
+    );
     let undetermined = if b.rule == Rule::Asymptotic && !b.undetermined.is_empty() {
         format!(", {} cells undetermined (hatched)", b.undetermined.len())
     } else {
@@ -129,7 +129,10 @@ pub fn scores_table<'a>(
                 ),
                 ("accuracy".into(), Field::from(accuracy)),
                 ("boundary_distance".into(), Field::from(boundary_distance)),
-                ("undetermined_cells".into(), Field::from(b.undetermined.len())),
+                (
+                    "undetermined_cells".into(),
+                    Field::from(b.undetermined.len()),
+                ),
             ]);
         }
     }

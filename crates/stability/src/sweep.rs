@@ -501,7 +501,10 @@ mod tests {
         assert_eq!(map.cell(0, 1).diverged_fraction, 0.0);
         assert!(map.cell(0, 1).verdicts.mean_square, "{:?}", map.cell(0, 1));
         assert_eq!(ms.scores.balanced_accuracy, Some(0.75), "{:?}", ms.scores);
-        assert_eq!((ms.scores.base_rate, ms.scores.boundary_distance), (0.5, 0.5));
+        assert_eq!(
+            (ms.scores.base_rate, ms.scores.boundary_distance),
+            (0.5, 0.5)
+        );
         for cell in &map.cells {
             assert_eq!(
                 cell.verdicts.mean_square,

@@ -198,8 +198,23 @@ impl Thresholds {
 
     /// λ_min(H_α) < −tol·|λ|_max(H_α) or λ_max(H_α) > (2/η)(1 + tol).
     pub fn first_moment(&self, eta: f64, first: &FirstMoment) -> bool {
+        self.unstable_direction(first) || first.lambda_max > 2.0 / eta * (1.0 + self.tolerance)
+    }
+
+    /// H_α has a negative eigenvalue beyond round-off: λ_min(H_α) < −tol·|λ|_max(H_α).
+    pub fn unstable_direction(&self, first: &FirstMoment) -> bool {
         first.lambda_min < -self.tolerance * first.abs_max()
-            || first.lambda_max > 2.0 / eta * (1.0 + self.tolerance)
+    }
+
+    /// λ_min(H_α) where [`Thresholds::unstable_direction`] holds, else 0: what the escape
+    /// rate κ = ln(1 + η·|λ_min|) may use, so that round-off (e.g. λ_min = −1e-17 at α = 0)
+    /// never predicts a finite escape step.
+    pub fn unstable_lambda(&self, first: &FirstMoment) -> f64 {
+        if self.unstable_direction(first) {
+            first.lambda_min
+        } else {
+            0.0
+        }
     }
 
     /// The form applies (n/B > 1) and coherence ≤ critical·(1 + tol).
@@ -301,8 +316,13 @@ mod tests {
             lambda_min,
             lambda_max,
         };
-        assert!(!t.first_moment(0.5, &first(-1e-17, 2.0)), "round-off below 0");
+        assert!(
+            !t.first_moment(0.5, &first(-1e-17, 2.0)),
+            "round-off below 0"
+        );
         assert!(t.first_moment(0.5, &first(-1e-6, 2.0)));
+        assert_eq!(t.unstable_lambda(&first(-1e-17, 2.0)), 0.0);
+        assert_eq!(t.unstable_lambda(&first(-1e-6, 2.0)), -1e-6);
         assert!(!t.first_moment(0.5, &first(0.0, 4.0 * (1.0 + 1e-12))));
         assert!(t.first_moment(0.5, &first(0.0, 4.0 * (1.0 + 1e-6))));
         let mut bound = evidence().bound;

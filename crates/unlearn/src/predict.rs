@@ -391,9 +391,8 @@ impl Linearised {
             SettingTerms {
                 rho: power.value,
                 rho_converged: power.converged,
-                asymptotic: asymptotic.map(|opts| {
-                    asymptotic_exponent(problem, &opts, 0).expect("options validated")
-                }),
+                asymptotic: asymptotic
+                    .map(|opts| asymptotic_exponent(problem, &opts, 0).expect("options validated")),
             }
         })
     }
@@ -426,9 +425,9 @@ impl Linearised {
             query.growth_seed,
             query.cell,
         )?;
-        let escape = self
-            .escape
-            .escape_time(eta, first.lambda_min, query.radius)?;
+        let escape =
+            self.escape
+                .escape_time(eta, thresholds.unstable_lambda(&first), query.radius)?;
         // Every linearisation here has a forget family, so the pair form of the bound applies.
         let bound = pair_bound(
             sigma_u,

@@ -24,7 +24,7 @@ use crate::seeds;
 use crate::setup::{Setup, SetupConfig};
 
 /// Bump when the meaning of a cached cell changes: old caches are then not reused.
-const CACHE_FORMAT: u32 = 4;
+const CACHE_FORMAT: u32 = 5;
 
 /// How to run a grid.
 #[derive(Clone, Copy)]

@@ -180,9 +180,8 @@ impl CellRecord {
                     .filter(|v| !v.is_nan()),
             )
         };
-        let at = |f: &dyn Fn(&RepRecord) -> f64| {
-            Stat::of(reps.iter().map(f).filter(|v| !v.is_nan()))
-        };
+        let at =
+            |f: &dyn Fn(&RepRecord) -> f64| Stat::of(reps.iter().map(f).filter(|v| !v.is_nan()));
         let when = |k: &dyn Fn(&RepRecord) -> Option<usize>| {
             Stat::of(reps.iter().filter_map(|r| k(r).map(|k| k as f64)))
         };
@@ -223,7 +222,10 @@ impl CellRecord {
                 "retrained_retain_accuracy",
                 stat(&|r| r.retrained.retain_accuracy),
             ),
-            ("pretrain_steps", stat(&|r| r.at_optimum.pretrain_steps as f64)),
+            (
+                "pretrain_steps",
+                stat(&|r| r.at_optimum.pretrain_steps as f64),
+            ),
             ("training_loss", stat(&|r| r.at_optimum.training_loss)),
             ("residual_grad_norm", stat(&|r| r.at_optimum.full_grad_norm)),
             ("retain_grad_norm", stat(&|r| r.at_optimum.retain_grad_norm)),
