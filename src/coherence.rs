@@ -1,23 +1,35 @@
 //! `frontier coherence`: the coherence report of a trained model from the documented files.
+//! For a model whose per-sample Hessians are rank one (the CNN) the rank-one shortcut is
+//! exact and gives one report. For any other model (the MLP, the convnet) it prints two: the
+//! exact curvature H_i = ℓ''_i g_i g_iᵀ + ℓ'_i ∇²f_i by the generic finite-difference path, and
+//! the Gauss–Newton part ℓ''_i g_i g_iᵀ alone by the Gram shortcut, with their difference: how
+//! far the cheap coherence is from the exact one on that network.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail, ensure};
 use burn::tensor::Device;
-use frontier_model::{Loss, Precision, tensor_from};
-use frontier_probes::CoherenceReport;
+use frontier_model::file_data::FileContents;
+use frontier_model::{Binary, Loss, Model, ModelSpec, Precision, TensorFile, tensor_from};
+use frontier_probes::{
+    CoherenceReport, GenericCoherenceReport, GenericOptions, coherence_report,
+    generic_coherence_report,
+};
+use serde::Serialize;
 
 use crate::config::ExperimentConfig;
 use crate::memory::{Estimate, read_header};
-use crate::models::Net;
-use crate::tensors::{HostTensor, TensorFile};
+use crate::models::{Registered, WithModel};
+use crate::weights;
 
 /// Where the data and weights come from.
 pub struct Inputs {
-    /// `data.safetensors`: x [n, P, d], y \[n\], forget \[n\].
+    /// A data file: x [n, P, d] or [n, C, H, W], y \[n\], forget \[n\] (see the README).
     pub data: PathBuf,
-    /// `weights.safetensors`: w_pos [m, d], w_neg [m, d].
+    /// `weights.safetensors` written by `frontier train` (or one tensor per parameter block).
     pub weights: PathBuf,
+    /// Class ids to ±1, when the data file's `y` holds class ids.
+    pub binary: Option<Binary>,
     /// The run directory they come from, if any.
     pub run: Option<PathBuf>,
 }
@@ -30,6 +42,7 @@ impl Inputs {
         Ok(Self {
             data: dir.join("data.safetensors"),
             weights: dir.join("weights.safetensors"),
+            binary: None,
             run: Some(dir.to_path_buf()),
         })
     }
@@ -116,20 +129,54 @@ pub fn estimate(
         )
 }
 
-/// Checks that every value of `t` is in `allowed`.
-fn check_values(t: &HostTensor, allowed: &[f64], words: &str) -> Result<()> {
-    if let Some((i, v)) = t
-        .values
-        .iter()
-        .enumerate()
-        .find(|(_, v)| !allowed.contains(v))
-    {
-        bail!(
-            "tensor `{}` must hold only {words}, found {v} at index {i}",
-            t.name
-        );
+/// What `frontier coherence` reports.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Report {
+    /// Rank-one per-sample Hessians: the shortcut is exact.
+    RankOne(CoherenceReport),
+    /// Any other model: exact and Gauss–Newton.
+    Curved(Box<Curved>),
+}
+
+/// The two curvatures of a model whose per-sample Hessians are not rank one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Curved {
+    /// The exact curvature (generic path; its keys at the top level).
+    #[serde(flatten)]
+    exact: GenericCoherenceReport,
+    /// The Gauss–Newton curvature (rank-one shortcut).
+    gauss_newton: CoherenceReport,
+    /// Gauss–Newton minus exact.
+    gauss_newton_minus_exact: Difference,
+}
+
+/// Gauss–Newton minus exact, number by number.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Difference {
+    sigma: f64,
+    sigma_r: f64,
+    sigma_f: f64,
+    sigma_rf: f64,
+    lambda_max_h: f64,
+    trace_h: f64,
+    lambda_min_h_alpha: f64,
+    lambda_max_h_alpha: f64,
+}
+
+impl Difference {
+    fn of(gn: &CoherenceReport, exact: &CoherenceReport) -> Self {
+        Self {
+            sigma: gn.sigma - exact.sigma,
+            sigma_r: gn.sigma_r - exact.sigma_r,
+            sigma_f: gn.sigma_f - exact.sigma_f,
+            sigma_rf: gn.sigma_rf - exact.sigma_rf,
+            lambda_max_h: gn.lambda_max_h - exact.lambda_max_h,
+            trace_h: gn.trace_h - exact.trace_h,
+            lambda_min_h_alpha: gn.lambda_min_h_alpha - exact.lambda_min_h_alpha,
+            lambda_max_h_alpha: gn.lambda_max_h_alpha - exact.lambda_max_h_alpha,
+        }
     }
-    Ok(())
 }
 
 /// Loads the files, checks names, shapes and values, and probes the model at its weights.
@@ -139,94 +186,217 @@ pub fn run(
     alpha: f64,
     device: &Device,
     precision: Precision,
-) -> Result<CoherenceReport> {
+) -> Result<Report> {
     ensure!(
         (0.0..=1.0).contains(&alpha),
         "--alpha must lie in [0, 1], got {alpha}"
     );
     let data = TensorFile::open(&inputs.data)?;
     let weights = TensorFile::open(&inputs.weights)?;
-    let x = data.get("x", 3)?;
-    ensure!(
-        x.shape.iter().all(|&k| k > 0),
-        "{}: tensor `x` has shape {:?}, expected [n, P, d] with every dimension at least 1",
-        inputs.data.display(),
-        x.shape
-    );
-    let (n, p, d) = (x.shape[0], x.shape[1], x.shape[2]);
-    let y = data.get("y", 1)?;
-    let forget = data.get("forget", 1)?;
-    for t in [&y, &forget] {
-        ensure!(
-            t.shape == [n],
-            "tensor `{}` has shape {:?}, expected [{n}] (n from `x`)",
-            t.name,
-            t.shape
-        );
-    }
-    check_values(&y, &[-1.0, 1.0], "labels −1 or +1")?;
-    check_values(&forget, &[0.0, 1.0], "0 (retain) or 1 (forget)")?;
-    let forget: Vec<bool> = forget.values.iter().map(|&v| v == 1.0).collect();
+    let contents = FileContents::read(&data, inputs.binary)?;
+    let Some(forget) = &contents.train.forget else {
+        return Err(data
+            .tensor_error("forget", "is missing: coherence needs a forget mask")
+            .into());
+    };
     let n_forget = forget.iter().filter(|&&f| f).count();
     ensure!(
-        n_forget > 0,
-        "tensor `forget` marks no sample: the forget set is empty"
+        n_forget > 0 && n_forget < forget.len(),
+        "{}: tensor `forget` marks {n_forget} of {} samples: the forget and the retain set must \
+         both be non-empty",
+        data.path(),
+        forget.len()
     );
-    ensure!(
-        n_forget < n,
-        "tensor `forget` marks every sample: the retain set is empty"
-    );
-    let net = Net::load(&weights, [p, d], device, precision)?;
-    if let Some(empty) = net.weights().0.iter().find(|t| t.values.is_empty()) {
+    let empty: Vec<String> = weights
+        .names()
+        .into_iter()
+        .filter_map(|name| {
+            let shape = weights.shape(&name).ok()?;
+            shape
+                .contains(&0)
+                .then(|| format!("tensor `{name}` has shape {shape:?}"))
+        })
+        .collect();
+    if !empty.is_empty() {
         bail!(
-            "{}: tensor `{}` has shape {:?}, expected every dimension at least 1 (a model with \
-             no units has no curvature to probe)",
-            inputs.weights.display(),
-            empty.name,
-            empty.shape
+            "{}: {}, expected every dimension at least 1 (a model with no units has no \
+             curvature to probe)",
+            weights.path(),
+            empty.join(", ")
         );
     }
-    net.coherence(
+    weights::kind(&weights)?.with(Probe {
+        weights: &weights,
+        contents: &contents,
+        forget,
         loss,
-        tensor_from(&x.values, [n, p, d], device, precision),
-        tensor_from(&y.values, [n], device, precision),
-        &forget,
         alpha,
-    )
+        device,
+        precision,
+    })
+}
+
+/// [`run`] for one model type.
+struct Probe<'a> {
+    weights: &'a TensorFile,
+    contents: &'a FileContents,
+    forget: &'a [bool],
+    loss: Loss,
+    alpha: f64,
+    device: &'a Device,
+    precision: Precision,
+}
+
+impl WithModel for Probe<'_> {
+    type Output = Result<Report>;
+
+    fn run<C: ModelSpec>(self, model: Registered<C>) -> Result<Report> {
+        let c = self.contents;
+        let (n, p, d) = (c.train.n(), c.patches, c.d);
+        let net = weights::load(
+            &model,
+            self.weights,
+            [p, d],
+            c.image,
+            self.device,
+            self.precision,
+        )?;
+        let x = tensor_from(&c.train.x, [n, p, d], self.device, self.precision);
+        let y = tensor_from(&c.train.y, [n], self.device, self.precision);
+        // The Gram shortcut on ∇f and ℓ'': exact for rank-one models, Gauss–Newton otherwise.
+        let gauss_newton = coherence_report(
+            &net,
+            self.loss,
+            x.clone(),
+            y.clone(),
+            self.forget,
+            self.alpha,
+        )?;
+        if net.rank_one_hessians() {
+            return Ok(Report::RankOne(gauss_newton));
+        }
+        let exact = generic_coherence_report(
+            &net,
+            self.loss,
+            x,
+            y,
+            self.forget,
+            self.alpha,
+            &GenericOptions::default(),
+        )?;
+        Ok(Report::Curved(Box::new(Curved {
+            gauss_newton_minus_exact: Difference::of(&gauss_newton, &exact.report),
+            exact,
+            gauss_newton,
+        })))
+    }
+}
+
+/// One row of the table: label and the report's field.
+type Row = (&'static str, fn(&CoherenceReport) -> f64, bool);
+
+/// The numbers shown per report (label, value, scientific notation).
+const ROWS: [Row; 11] = [
+    ("sigma (all samples)", |r| r.sigma, false),
+    ("sigma_R (within retain)", |r| r.sigma_r, false),
+    ("sigma_F (within forget)", |r| r.sigma_f, false),
+    ("sigma_RF (retain-forget)", |r| r.sigma_rf, false),
+    ("sigma_U (pairs, |a|,|b|)", |r| r.sigma_u, false),
+    ("sigma_U signed (clamped)", |r| r.sigma_u_signed, false),
+    ("lambda_max(H)", |r| r.lambda_max_h, true),
+    ("tr(H)", |r| r.trace_h, true),
+    ("lambda_min(H_alpha)", |r| r.lambda_min_h_alpha, true),
+    ("lambda_max(H_alpha)", |r| r.lambda_max_h_alpha, true),
+    ("residual |grad| at w*", |r| r.residual_grad_norm, true),
+];
+
+fn number(v: f64, sci: bool) -> String {
+    if v.is_nan() {
+        format!("- (n_r·n_f > {})", frontier_probes::PAIR_LIMIT)
+    } else if sci {
+        format!("{v:.6e}")
+    } else {
+        format!("{v:.4}")
+    }
 }
 
 /// The report as an aligned, readable table.
-pub fn table(r: &CoherenceReport) -> String {
-    let rows = [
-        (
+pub fn table(report: &Report) -> String {
+    let head = |r: &CoherenceReport| {
+        format!(
+            "{:<30} {} ({} + {})\n{:<30} {}\n{:<30} {}\n",
             "samples n (retain + forget)",
-            format!("{} ({} + {})", r.n, r.n_retain, r.n_forget),
-        ),
-        ("loss", r.loss.name().to_string()),
-        ("alpha (forget weight)", format!("{}", r.alpha)),
-        ("sigma (all samples)", format!("{:.4}", r.sigma)),
-        ("sigma_R (within retain)", format!("{:.4}", r.sigma_r)),
-        ("sigma_F (within forget)", format!("{:.4}", r.sigma_f)),
-        ("sigma_RF (retain-forget)", format!("{:.4}", r.sigma_rf)),
-        ("sigma_U (pairs, |a|,|b|)", format!("{:.4}", r.sigma_u)),
-        (
-            "sigma_U signed (clamped)",
-            format!("{:.4}", r.sigma_u_signed),
-        ),
-        ("lambda_max(H)", format!("{:.6e}", r.lambda_max_h)),
-        ("tr(H)", format!("{:.6e}", r.trace_h)),
-        (
-            "lambda_min(H_alpha)",
-            format!("{:.6e}", r.lambda_min_h_alpha),
-        ),
-        (
-            "lambda_max(H_alpha)",
-            format!("{:.6e}", r.lambda_max_h_alpha),
-        ),
-        (
-            "residual |grad| at w*",
-            format!("{:.6e}", r.residual_grad_norm),
-        ),
-    ];
-    rows.iter().map(|(k, v)| format!("{k:<30} {v}\n")).collect()
+            r.n,
+            r.n_retain,
+            r.n_forget,
+            "loss",
+            r.loss.name(),
+            "alpha (forget weight)",
+            r.alpha
+        )
+    };
+    match report {
+        Report::RankOne(r) => {
+            let rows: String = ROWS
+                .iter()
+                .map(|(k, f, sci)| format!("{k:<30} {}\n", number(f(r), *sci)))
+                .collect();
+            head(r) + &rows
+        }
+        Report::Curved(curved) => {
+            let Curved {
+                exact,
+                gauss_newton,
+                ..
+            } = curved.as_ref();
+            let se = &exact.std_error;
+            let errors = [
+                se.sigma,
+                se.sigma_r,
+                se.sigma_f,
+                se.sigma_rf,
+                se.sigma_u,
+                se.sigma_u_signed,
+                0.0,
+                se.trace_h,
+                0.0,
+                0.0,
+                0.0,
+            ];
+            let mut out = head(&exact.report);
+            out += &format!(
+                "{:<30} {} parameters, {} ({} probes){}\n",
+                "exact curvature",
+                exact.params,
+                match exact.method {
+                    frontier_probes::CurvatureMethod::Dense => "dense finite differences",
+                    frontier_probes::CurvatureMethod::Hutchinson => "Hutchinson estimates",
+                },
+                exact.probes,
+                if exact.converged {
+                    ""
+                } else {
+                    ", NOT every eigen-solve converged"
+                }
+            );
+            out += &format!(
+                "{:<30} {:>26} {:>14} {:>14}\n",
+                "", "exact (± std error)", "Gauss-Newton", "GN - exact"
+            );
+            for ((k, f, sci), e) in ROWS.iter().zip(errors) {
+                let (x, g) = (f(&exact.report), f(gauss_newton));
+                let exact_text = if e > 0.0 {
+                    format!("{} ± {}", number(x, *sci), number(e, true))
+                } else {
+                    number(x, *sci)
+                };
+                out += &format!(
+                    "{k:<30} {exact_text:>26} {:>14} {:>14}\n",
+                    number(g, *sci),
+                    number(g - x, *sci)
+                );
+            }
+            out
+        }
+    }
 }

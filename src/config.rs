@@ -4,10 +4,10 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use frontier_model::{DataConfig, Precision, TrainConfig};
-use serde::{Deserialize, Serialize};
+use frontier_model::{DataConfig, DataSource, FileData, Precision, TrainConfig};
+use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::models::ModelConfig;
+use crate::models::{ModelConfig, ModelKind};
 
 /// One experiment: the data, the model and its pre-training. Every field has a default, so an
 /// empty file is a valid config (see `assets/configs/default.toml` for all keys).
@@ -16,8 +16,10 @@ use crate::models::ModelConfig;
 pub struct ExperimentConfig {
     /// Float precision of the model's tensors: "f32" (default) or "f64".
     pub dtype: Precision,
-    /// The signal-plus-noise data.
-    pub data: DataConfig,
+    /// The data: `source = "synthetic"` (the default; signal-plus-noise keys) or `"file"`
+    /// (a safetensors data file, its binary mapping and forget kind).
+    #[serde(deserialize_with = "deserialize_data")]
+    pub data: DataSource,
     /// The model: `kind` names a registered model (`crate::models`; default "cnn"), then that
     /// model's keys.
     #[serde(deserialize_with = "crate::models::deserialize_model")]
@@ -28,7 +30,9 @@ pub struct ExperimentConfig {
 
 impl ExperimentConfig {
     /// Reads `path` (or the defaults when `None`), applies `key=value` overrides with dotted
-    /// keys (`data.snr=0.5`), and validates every section.
+    /// keys (`data.snr=0.5`), layers the result over the chosen model's defaults
+    /// (`assets/configs/models/<kind>.toml`: a key given here wins), and validates every
+    /// section.
     pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Self> {
         let text = match path {
             Some(p) => std::fs::read_to_string(p)
@@ -42,9 +46,30 @@ impl ExperimentConfig {
         for item in overrides {
             apply_override(&mut table, item)?;
         }
-        let config: Self = toml::Value::Table(table)
+        let kind = table
+            .get("model")
+            .and_then(|m| m.get("kind"))
+            .and_then(|k| k.as_str())
+            .unwrap_or("cnn");
+        if let Some(kind) = ModelKind::from_name(kind) {
+            let mut layered = kind.defaults_table();
+            merge(&mut layered, table);
+            table = layered;
+        }
+        // `[data]` on its own, so that its errors name the key inside it (`data.snr`).
+        let data = match table.remove("data") {
+            None => toml::Table::new(),
+            Some(toml::Value::Table(t)) => t,
+            Some(other) => bail!(
+                "config key `data`: expected a table, got {} (see assets/configs/default.toml \
+                 for every key)",
+                other.type_str()
+            ),
+        };
+        let mut config: Self = toml::Value::Table(table)
             .try_into()
-            .map_err(|e: toml::de::Error| invalid_config(&e))?;
+            .map_err(|e: toml::de::Error| invalid_config(&e, ""))?;
+        config.data = data_source(data).map_err(|e| invalid_config(&e, "data"))?;
         config.data.validate()?;
         config.model.validate()?;
         config.train.validate()?;
@@ -57,14 +82,56 @@ impl ExperimentConfig {
     }
 }
 
-/// A deserialisation error as one message that names the key first: "config key `data.snr`:
-/// invalid type: …".
-fn invalid_config(e: &toml::de::Error) -> anyhow::Error {
+/// Reads a `[data]` table ([`data_source`]).
+fn deserialize_data<'de, D: Deserializer<'de>>(d: D) -> Result<DataSource, D::Error> {
+    data_source(toml::Table::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
+/// A `[data]` table as a [`DataSource`]: `source` selects the variant ("synthetic" by
+/// default), whose own keys are then read directly, so that errors keep their key.
+fn data_source(mut table: toml::Table) -> Result<DataSource, toml::de::Error> {
+    let source = table.remove("source");
+    let table = toml::Value::Table(table);
+    match source.as_ref().map(|s| s.as_str()) {
+        None | Some(Some("synthetic")) => DataConfig::deserialize(table).map(DataSource::Synthetic),
+        Some(Some("file")) => FileData::deserialize(table).map(DataSource::File),
+        _ => Err(serde::de::Error::custom(format!(
+            "`source` = {}: expected \"synthetic\" or \"file\"",
+            source.expect("matched above")
+        ))),
+    }
+}
+
+/// Merges `top` into `base`: tables key by key (recursively), anything else replaced; a table
+/// whose `source` differs (another kind of data) replaces the base's whole.
+fn merge(base: &mut toml::Table, top: toml::Table) {
+    for (key, value) in top {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(t))
+                if t.get("source").is_none_or(|s| Some(s) == b.get("source")) =>
+            {
+                merge(b, t)
+            }
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// A deserialisation error of the table at `section` ("" for the whole config) as one message
+/// that names the key first: "config key `data.snr`: invalid type: …".
+fn invalid_config(e: &toml::de::Error, section: &str) -> anyhow::Error {
     let text = e.to_string();
-    let (message, path) = match text.split_once("\nin `") {
+    let (message, inner) = match text.split_once("\nin `") {
         Some((message, rest)) => (message.trim(), rest.trim().trim_end_matches('`')),
         None => (text.trim(), ""),
     };
+    let path = match (section, inner) {
+        (s, p) if s.is_empty() || p.is_empty() => format!("{s}{p}"),
+        (s, p) => format!("{s}.{p}"),
+    };
+    let path = path.as_str();
     // "unknown field `x`" at path `data`: the culprit is `data.x`.
     let unknown = message
         .strip_prefix("unknown field `")
@@ -165,10 +232,36 @@ mod tests {
         let cfg =
             ExperimentConfig::load(None, &["data.snr=0.5".into(), "train.loss=squared".into()])
                 .unwrap();
-        assert_eq!(cfg.data.snr, 0.5);
+        let DataSource::Synthetic(data) = &cfg.data else {
+            panic!("synthetic by default: {cfg:?}");
+        };
+        assert_eq!(data.snr, 0.5);
         assert_eq!(cfg.train.loss, frontier_model::Loss::Squared);
         let err = ExperimentConfig::load(None, &["data.snrr=0.5".into()]).unwrap_err();
         assert!(format!("{err:#}").contains("snrr"), "{err:#}");
+    }
+
+    #[test]
+    fn a_model_s_defaults_sit_under_the_user_s_keys() {
+        let mlp = ExperimentConfig::load(None, &["model.kind=mlp".into()]).unwrap();
+        assert_eq!(mlp.train.eta, 0.5, "from mlp.toml");
+        let mine = ExperimentConfig::load(None, &["model.kind=mlp".into(), "train.eta=0.2".into()])
+            .unwrap();
+        assert_eq!(mine.train.eta, 0.2, "the user's key wins");
+        let convnet = ExperimentConfig::load(None, &["model.kind=convnet".into()]).unwrap();
+        assert!(matches!(convnet.data, DataSource::File(_)), "{convnet:?}");
+        let synthetic = ExperimentConfig::load(
+            None,
+            &["model.kind=convnet".into(), "data.source=synthetic".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            synthetic.data,
+            DataSource::default(),
+            "the file keys are dropped"
+        );
+        let cnn = ExperimentConfig::load(None, &["model.kind=cnn".into()]).unwrap();
+        assert_eq!(cnn, ExperimentConfig::default());
     }
 
     #[test]
@@ -237,9 +330,11 @@ mod properties {
     }
 
     fn check(loaded: Result<ExperimentConfig>) {
-        if let Ok(cfg) = loaded {
-            let total = crate::train::estimate(&cfg).total();
-            assert!(total >= 0.0, "estimate {total} for {cfg:?}");
+        // A data file named by the config is read (its header) by the estimate: an error
+        // there is a clean error too.
+        if let Ok(Ok(estimate)) = loaded.map(|cfg| crate::train::estimate(&cfg)) {
+            let total = estimate.total();
+            assert!(total >= 0.0, "estimate {total}");
         }
     }
 

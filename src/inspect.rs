@@ -6,12 +6,14 @@
 //! line plots), the outcome and the unlearned weights. Bad settings (α outside [0, 1],
 //! B > n_f, …) are refused before anything is computed or written.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail, ensure};
 use burn::tensor::Device;
 use frontier_common::{Field, Record, Table, record_of};
-use frontier_model::{Dataset, DeviceData, Model, Precision, TrainReport};
+use frontier_model::file_data::FileContents;
+use frontier_model::{Dataset, DeviceData, Model, ModelSpec, Precision, TrainReport};
 use frontier_plot::{Axis as PlotAxis, LinePlot, Series, line_panels_png};
 use frontier_stability::{Sampling, Settings};
 use frontier_unlearn::update::Stepper;
@@ -21,10 +23,11 @@ use frontier_unlearn::{
 use serde::Serialize;
 
 use crate::config::ExperimentConfig;
-use crate::models::Net;
+use crate::models::{Registered, WithModel};
 use crate::output::{create_dir, write_atomic, write_table};
 use crate::progress::Mode;
 use crate::tensors::{self, HostTensor, TensorFile};
+use crate::weights;
 
 /// The settings of `frontier unlearn`.
 #[derive(Debug, clap::Args)]
@@ -114,13 +117,12 @@ pub fn run(args: &Args, compute: &crate::Compute, mode: Mode) -> Result<()> {
     Stepper::new(unlearn.step, &files.data.forget)?;
     let device = compute.device(precision)?;
     let cfg = &files.config;
-    let init = cfg.model.init(&cfg.data, &device, precision)?;
-    let trained = Net::load(
-        &files.weights,
-        [files.data.patches, files.data.d],
-        &device,
-        precision,
-    )?;
+    if weights::kind(&files.weights)? != cfg.model.kind() {
+        bail!(
+            "{}: the weights are of another model than the config's `model.kind`",
+            args.run.display()
+        );
+    }
     mode.note(format!(
         "computing the retrain reference: the run's initialisation trained on the {} retain \
          samples alone ({} loss, η = {}, at most {} steps)",
@@ -136,33 +138,22 @@ pub fn run(args: &Args, compute: &crate::Compute, mode: Mode) -> Result<()> {
         device: &device,
         precision,
     };
-    let (done, net) = match (init, trained) {
-        (Net::Cnn(init), Net::Cnn(trained)) => {
-            let (done, model) = job.run(init, trained)?;
-            (done, Net::Cnn(model))
-        }
-        (Net::Mlp(init), Net::Mlp(trained)) => {
-            let (done, model) = job.run(init, trained)?;
-            (done, Net::Mlp(model))
-        }
-        _ => bail!(
-            "{}: the weights are of another model than the config's `model.kind`",
-            args.run.display()
-        ),
-    };
+    let (done, unlearned) = cfg.model.with(ForModel { job: &job })?;
     mode.note(format!(
         "{} ({} records); retrain reference {}",
         done.outcome.describe(),
         done.outcome.history.len(),
         done.reference
     ));
-    write(args, &files, &unlearn, precision, &done, &net)
+    write(args, &files, &unlearn, precision, &done, unlearned)
 }
 
 /// The files of a `frontier train` run directory, read and checked.
 struct RunFiles {
     config: ExperimentConfig,
     data: Dataset,
+    /// [C, H, W] when the inputs are images.
+    image: Option<[usize; 3]>,
     weights: TensorFile,
     pretrain: TrainReport,
 }
@@ -176,8 +167,10 @@ impl RunFiles {
                 .with_context(|| format!("cannot read {}", summary.display()))?,
         )
         .with_context(|| format!("{}: not a pre-training summary", summary.display()))?;
+        let (data, image) = read_data(&dir.join("data.safetensors"))?;
         Ok(RunFiles {
-            data: read_data(&dir.join("data.safetensors"))?,
+            data,
+            image,
             weights: TensorFile::open(&dir.join("weights.safetensors"))?,
             config,
             pretrain,
@@ -185,61 +178,75 @@ impl RunFiles {
     }
 }
 
-/// The data set of a run: x [n, P, d], y and forget of length n, x_test [n_test, P, d], y_test
-/// of length n_test; labels ±1, the forget mask 0/1 with at least one retain and one forget
-/// sample.
-fn read_data(path: &Path) -> Result<Dataset> {
+/// The data set of a run, read as any data file is ([`FileContents`]): inputs [n, P, d] or
+/// images [n, C, H, W] (also returned), ±1 labels, the forget mask with at least one retain
+/// and one forget sample, and the test set.
+fn read_data(path: &Path) -> Result<(Dataset, Option<[usize; 3]>)> {
     let file = TensorFile::open(path)?;
-    let x = file.get("x", 3)?;
-    let x_test = file.get("x_test", 3)?;
-    let (n, patches, d) = (x.shape[0], x.shape[1], x.shape[2]);
-    let n_test = x_test.shape[0];
-    ensure!(
-        x_test.shape[1..] == x.shape[1..],
-        "{}: tensor `x_test` has shape {:?}, expected [n_test, {patches}, {d}] (P, d from `x`)",
-        path.display(),
-        x_test.shape
-    );
-    let vector = |name: &str, len: usize, allowed: [f64; 2]| -> Result<Vec<f64>> {
-        let t: HostTensor = file.get(name, 1)?;
-        ensure!(
-            t.shape == [len],
-            "{}: tensor `{name}` has shape {:?}, expected [{len}]",
-            path.display(),
-            t.shape
-        );
-        if let Some(v) = t.values.iter().find(|v| !allowed.contains(v)) {
-            bail!(
-                "{}: tensor `{name}` holds {v}, expected only {} or {}",
-                path.display(),
-                allowed[0],
-                allowed[1]
-            );
-        }
-        Ok(t.values)
-    };
-    let forget: Vec<bool> = vector("forget", n, [0.0, 1.0])?
-        .iter()
-        .map(|&f| f == 1.0)
-        .collect();
-    let n_forget = forget.iter().filter(|&&f| f).count();
+    let contents = FileContents::read(&file, None)?;
+    let missing = |name: &str| file.tensor_error(name, "is missing: a run's data file has it");
+    let forget = contents.train.forget.ok_or_else(|| missing("forget"))?;
+    let test = contents.test.ok_or_else(|| missing("x_test"))?;
+    let (n, n_forget) = (forget.len(), forget.iter().filter(|&&f| f).count());
     ensure!(
         0 < n_forget && n_forget < n,
         "{}: tensor `forget` marks {n_forget} of {n} samples; unlearning needs a forget and a \
          retain set",
         path.display()
     );
-    Ok(Dataset {
-        y: vector("y", n, [-1.0, 1.0])?,
-        y_test: vector("y_test", n_test, [-1.0, 1.0])?,
-        x: x.values,
-        x_test: x_test.values,
+    let data = Dataset {
+        x: contents.train.x,
+        y: contents.train.y,
+        x_test: test.x,
+        y_test: test.y,
         forget,
         // μ is not stored with a run; nothing downstream of a loaded data set needs it.
         mu: Vec::new(),
-        patches,
-        d,
-    })
+        patches: contents.patches,
+        d: contents.d,
+    };
+    Ok((data, contents.image))
+}
+
+/// The model's weights as written to a file: one tensor per parameter block, and the metadata.
+type Weights = (Vec<HostTensor>, BTreeMap<String, String>);
+
+/// [`Job`] for the run's registered model type.
+struct ForModel<'a> {
+    job: &'a Job<'a>,
+}
+
+impl WithModel for ForModel<'_> {
+    type Output = Result<(Done, Weights)>;
+
+    /// The run's initialisation (its config's seed, as `frontier train` drew it) and w* (the
+    /// weights file), unlearned.
+    fn run<C: ModelSpec>(self, model: Registered<C>) -> Result<(Done, Weights)> {
+        let job = self.job;
+        let files = job.files;
+        let input = [files.data.patches, files.data.d];
+        let spec = match files.image {
+            Some(image) => model.config.with_image_shape(image),
+            None => model.config.clone(),
+        };
+        let init = spec.init_input(input, job.device, job.precision)?;
+        let trained = weights::load(
+            &model,
+            &files.weights,
+            input,
+            files.image,
+            job.device,
+            job.precision,
+        )?;
+        let (done, net) = job.run(init, trained)?;
+        Ok((
+            done,
+            (
+                weights::tensors(&net),
+                weights::metadata(model.name, &spec)?,
+            ),
+        ))
+    }
 }
 
 /// One run on a loaded run directory, for a model type `M`.
@@ -415,7 +422,7 @@ fn write(
     unlearn: &UnlearnConfig,
     precision: Precision,
     done: &Done,
-    net: &Net,
+    (weights, metadata): Weights,
 ) -> Result<()> {
     let table = trajectory(done)?;
     let png = line_panels_png(&plots(done, unlearn), 2)?;
@@ -454,7 +461,6 @@ fn write(
         &out.join("outcome.json"),
         serde_json::to_string_pretty(&outcome)?.as_bytes(),
     )?;
-    let (weights, metadata) = net.weights();
     tensors::write_with_metadata(
         &out.join("weights.safetensors"),
         &weights,

@@ -13,6 +13,7 @@ mod progress;
 mod stability;
 mod tensors;
 mod train;
+mod weights;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,9 +21,9 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use frontier_model::{Loss, Precision};
+use frontier_model::{Binary, ForgetKind, Loss, Precision};
 use frontier_stability::{Sampling, SimOptions};
-use frontier_unlearn::Store;
+use frontier_unlearn::{Shard, Store};
 
 use backend::Backend;
 use config::ExperimentConfig;
@@ -64,6 +65,14 @@ fn dtype_parser() -> impl TypedValueParser<Value = Precision> {
     PossibleValuesParser::new(["f32", "f64"]).try_map(|s| s.parse::<Precision>())
 }
 
+/// `--merge N`: a shard count, at least 1.
+fn shard_count(text: &str) -> std::result::Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("expected the number of shards N ≥ 1, got `{text}`")),
+    }
+}
+
 /// `--loss` values, listed in `--help`.
 fn loss_parser() -> impl TypedValueParser<Value = Loss> {
     PossibleValuesParser::new(["logistic", "squared"]).try_map(|s| s.parse::<Loss>())
@@ -76,9 +85,20 @@ struct GridArgs {
     /// holds in `index.csv`.
     #[arg(long, default_value = "runs")]
     runs: PathBuf,
-    /// Recompute cached grid cells.
+    /// Recompute cached grid cells (and the setups they need).
     #[arg(long)]
     force: bool,
+    /// Compute only shard K of N (1 ≤ K ≤ N, e.g. `--shard 2/4`: one task of a job array)
+    /// of every grid and figure-3 panel into the `--runs` cache, and write no output; then
+    /// `--merge N` renders. Figures that have no cache (kinds hessian_sgd, hessian_unlearning
+    /// and models) are left to `--merge`.
+    #[arg(long, value_name = "K/N", conflicts_with = "merge")]
+    shard: Option<Shard>,
+    /// Render every output from the `--runs` cache that `--shard 1/N` … `--shard N/N` filled,
+    /// computing no grid cell (figures without a cache are computed): exit 2 with the list of
+    /// missing cells, and the shard of N that owns each, if any is missing.
+    #[arg(long, value_name = "N", conflicts_with = "force", value_parser = shard_count)]
+    merge: Option<usize>,
     /// How the unlearning runs of a grid advance: all together as batched tensors, or
     /// one model at a time (cells in parallel); `auto` batches on wgpu only. Same
     /// results up to rounding.
@@ -94,7 +114,7 @@ struct GridArgs {
     #[arg(long)]
     quick: bool,
     /// No progress bars, progress lines or notes on stderr (the files written still go to
-    /// stdout).
+    /// stdout; warnings, e.g. of a corrupt cache file, still go to stderr).
     #[arg(long)]
     quiet: bool,
     /// Load, resolve and check every config and print what would run (panels, cells, seeds);
@@ -107,7 +127,8 @@ struct GridArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Generate signal-plus-noise data, pre-train the CNN, write a run directory.
+    /// Prepare the data (signal-plus-noise, or a data file with a forget kind), pre-train the
+    /// model, write a run directory.
     Train {
         /// Experiment config (TOML); the built-in defaults when omitted.
         #[arg(long)]
@@ -121,18 +142,34 @@ enum Command {
         /// The model (sets the config's `model.kind`; the default is the config's, else cnn).
         #[arg(long, value_enum)]
         model: Option<models::ModelKind>,
+        /// A data file (safetensors: x [n, C, H, W] or [n, P, d], y of n labels, optional forget,
+        /// x_test, y_test) instead of generated data (sets `data.source = "file"`, `data.path`).
+        #[arg(long, value_name = "FILE")]
+        data: Option<PathBuf>,
+        /// Class ids to ±1 labels: `odd-even` or `A-vs-B` such as `3-vs-8` (sets `data.binary`).
+        #[arg(long, value_name = "MAP")]
+        binary: Option<Binary>,
+        /// How the forget set of a data file is chosen: mask, random, mislabelled, sub-class
+        /// (with `--set data.forget.class=K`) or atypical (sets `data.forget.kind`).
+        #[arg(long, value_name = "KIND")]
+        forget: Option<ForgetKind>,
         #[command(flatten)]
         compute: Compute,
     },
-    /// Coherence (σ, σ_R, σ_F, σ_RF, σ_U) and curvature of a trained CNN at w*.
+    /// Coherence (σ, σ_R, σ_F, σ_RF, σ_U) and curvature of a trained model at w*; for a model
+    /// whose per-sample Hessians are not rank one, exact and Gauss–Newton side by side.
     Coherence {
-        /// `data.safetensors` (x [n, P, d], labels y of length n in ±1, forget mask of length
-        /// n in {0, 1}).
+        /// A data file (x [n, P, d] or [n, C, H, W], labels y and a forget mask in {0, 1} of
+        /// length n; see the README, "Your own data").
         #[arg(long, requires = "weights", conflicts_with = "run")]
         data: Option<PathBuf>,
-        /// `weights.safetensors` (w_pos [m, d], w_neg [m, d]).
+        /// A weights file (one tensor per parameter block, e.g. w_pos [m, d], w_neg [m, d] for
+        /// the CNN; the model named in its metadata, else the CNN).
         #[arg(long, requires = "data", conflicts_with = "run")]
         weights: Option<PathBuf>,
+        /// Class ids of the data file's `y` to ±1 labels: `odd-even` or `A-vs-B`.
+        #[arg(long, value_name = "MAP", requires = "data")]
+        binary: Option<Binary>,
         /// A run directory written by `frontier train` (instead of --data/--weights).
         #[arg(long, required_unless_present = "data")]
         run: Option<PathBuf>,
@@ -287,6 +324,21 @@ enum BenchTarget {
         #[command(flatten)]
         compute: Compute,
     },
+    /// The convnet on the shipped digits (run from the repository root): pre-training,
+    /// per-sample gradients of the whole training set, Gram, Gauss–Newton and exact coherence.
+    Convnet {
+        /// Timed repetitions of each kernel (after one warm-up).
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+        /// Hutchinson probes of the exact coherence report.
+        #[arg(long, default_value_t = 100)]
+        probes: usize,
+        /// Skip the exact coherence report (minutes on a 2-core CPU).
+        #[arg(long)]
+        skip_exact: bool,
+        #[command(flatten)]
+        compute: Compute,
+    },
     /// The stages of `frontier stability` (reduction to the curvature span, ρ(T), first
     /// moment, simulation, coherence) on a random rank-one problem.
     Stability {
@@ -348,18 +400,35 @@ fn run(cli: Cli) -> Result<()> {
             mut overrides,
             out,
             model,
+            data,
+            binary,
+            forget,
             compute,
         } => {
-            if let Some(kind) = model {
-                overrides.insert(0, kind.override_item());
+            // The flags come first, so that `--set` can still override them.
+            let quoted = |s: &str| toml::Value::String(s.to_string()).to_string();
+            let flags = [
+                model.map(|kind| kind.override_item()),
+                data.as_ref().map(|_| "data.source=\"file\"".to_string()),
+                data.as_ref()
+                    .map(|p| format!("data.path={}", quoted(&p.display().to_string()))),
+                binary.map(|b| format!("data.binary={}", quoted(&b.to_string()))),
+                forget.map(|k| format!("data.forget.kind={}", quoted(k.name()))),
+            ];
+            for (i, item) in flags.into_iter().flatten().enumerate() {
+                overrides.insert(i, item);
             }
             let mut cfg = ExperimentConfig::load(config.as_deref(), &overrides)?;
             cfg.dtype = compute.dtype.unwrap_or(cfg.dtype);
-            train::estimate(&cfg).check(&budget)?;
+            train::estimate(&cfg)?.check(&budget)?;
             let device = compute.device(cfg.dtype)?;
             let trained = train::train(&cfg, &device)?;
             train::write_run(&out, &cfg, &trained)?;
             let r = &trained.report;
+            println!(
+                "{}",
+                train::forget_line(&trained.prepared.forget, &trained.fit, &trained.report)
+            );
             println!(
                 "trained {} steps in {:.2} s: loss {:.3e}, train acc {:.3}, test acc {:.3}, \
                  |grad| {:.2e}, max per-sample |grad| {:.2e}{}",
@@ -380,6 +449,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Coherence {
             data,
             weights,
+            binary,
             run,
             loss,
             alpha,
@@ -391,6 +461,7 @@ fn run(cli: Cli) -> Result<()> {
                 (None, Some(data), Some(weights)) => coherence::Inputs {
                     data,
                     weights,
+                    binary,
                     run: None,
                 },
                 _ => anyhow::bail!("give --run DIR, or both --data and --weights"),
@@ -509,6 +580,24 @@ fn run(cli: Cli) -> Result<()> {
             bench::coherence(&size, &compute.device(precision)?, precision)
         }
         Command::Bench {
+            target:
+                Some(BenchTarget::Convnet {
+                    reps,
+                    probes,
+                    skip_exact,
+                    compute,
+                }),
+            ..
+        } => {
+            let precision = compute.precision_or_best();
+            let bench = bench::ConvnetBench {
+                reps,
+                probes,
+                skip_exact,
+            };
+            bench::convnet(&bench, &compute.device(precision)?, precision)
+        }
+        Command::Bench {
             target: Some(BenchTarget::Stability { n, n_forget, p }),
             ..
         } => bench::stability(&bench::StabilitySize {
@@ -579,6 +668,11 @@ impl GridArgs {
             model: self.model,
             mode: Mode::detect(self.quiet),
             dry_run: self.dry_run,
+            part: match (self.shard, self.merge) {
+                (Some(shard), _) => figures::Part::Shard(shard),
+                (None, Some(shards)) => figures::Part::Merge(shards),
+                (None, None) => figures::Part::Whole,
+            },
         })
     }
 }

@@ -6,11 +6,9 @@
 //! its peak (calibrated against measured peak resident memory; see `docs/memory.md`): they are
 //! upper estimates of the peak, not exact accounts.
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 /// The most memory a command may use, in bytes.
 #[derive(Debug, Clone)]
@@ -209,93 +207,13 @@ pub fn figures(command: &'static str, names: &[&str]) -> Estimate {
     e
 }
 
-/// What a safetensors file's header says, read without its data: per tensor its dtype and
-/// shape, and the `__metadata__` strings.
-#[derive(Debug, Clone, Default)]
-pub struct Header {
-    /// Tensor name → (dtype as written, e.g. "F32"; shape).
-    pub tensors: BTreeMap<String, (String, Vec<usize>)>,
-    /// The `__metadata__` entries.
-    pub metadata: HashMap<String, String>,
-    /// Size of the whole file, bytes.
-    pub file_bytes: u64,
-}
+/// What a safetensors file's header says, read and checked without its data.
+pub use frontier_model::TensorHeader as Header;
 
-impl Header {
-    /// The shape of tensor `name`, if the file has it.
-    pub fn shape(&self, name: &str) -> Option<&[usize]> {
-        self.tensors.get(name).map(|(_, shape)| shape.as_slice())
-    }
-
-    /// The number of elements of every tensor together.
-    pub fn elements(&self) -> f64 {
-        self.tensors
-            .values()
-            .map(|(_, shape)| shape.iter().map(|&d| d as f64).product::<f64>())
-            .sum()
-    }
-}
-
-/// The largest header accepted (the format's own readers stop at 100 MB).
-const MAX_HEADER: u64 = 100_000_000;
-
-/// Reads the header of the safetensors file `path` (the 8-byte length, then the JSON), not
-/// its data.
+/// Reads and checks the header of the safetensors file `path`, not its data, through the
+/// project's one safetensors reader (the same checks as reading the whole file).
 pub fn read_header(path: &Path) -> Result<Header> {
-    let not_safetensors =
-        |why: String| anyhow::anyhow!("{} is not a safetensors file: {why}", path.display());
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let file_bytes = file
-        .metadata()
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .len();
-    let mut length = [0u8; 8];
-    file.read_exact(&mut length).map_err(|_| {
-        not_safetensors(format!(
-            "{file_bytes} bytes, shorter than its 8-byte header length"
-        ))
-    })?;
-    let length = u64::from_le_bytes(length);
-    if length > MAX_HEADER || length > file_bytes.saturating_sub(8) {
-        return Err(not_safetensors(format!(
-            "its header claims {length} bytes, the file has {file_bytes}"
-        )));
-    }
-    let mut json = vec![0u8; length as usize];
-    file.read_exact(&mut json)
-        .map_err(|e| not_safetensors(format!("cannot read its header: {e}")))?;
-    let entries: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&json)
-        .map_err(|e| not_safetensors(format!("its header is not a JSON object: {e}")))?;
-    let mut header = Header {
-        file_bytes,
-        ..Header::default()
-    };
-    for (name, entry) in entries {
-        if name == "__metadata__" {
-            header.metadata = serde_json::from_value(entry).map_err(|e| {
-                not_safetensors(format!("`__metadata__` is not a map of strings: {e}"))
-            })?;
-            continue;
-        }
-        let dtype = entry["dtype"].as_str().map(str::to_string);
-        let shape: Option<Vec<usize>> = entry["shape"].as_array().and_then(|dims| {
-            dims.iter()
-                .map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok()))
-                .collect()
-        });
-        match (dtype, shape) {
-            (Some(dtype), Some(shape)) => {
-                header.tensors.insert(name, (dtype, shape));
-            }
-            _ => {
-                return Err(not_safetensors(format!(
-                    "tensor `{name}` has no valid `dtype` and `shape` in its header"
-                )));
-            }
-        }
-    }
-    Ok(header)
+    Ok(Header::read(path)?)
 }
 
 #[cfg(test)]

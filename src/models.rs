@@ -1,83 +1,172 @@
-//! The one place the CLI lists its models. A model is selected by `[model] kind = "cnn" | "mlp"`
-//! (or `--model`); the rest of the `[model]` section is that model's own config. The weights
-//! file records the model in its safetensors metadata (`model`, and `activation` for the MLP)
-//! so that `frontier coherence` can reload it; a file without metadata is read as a CNN.
-//!
-//! Adding a model: a variant in [`ModelKind`], [`ModelConfig`] and [`Net`] (with their match
-//! arms: init, pre-training, coherence, weights file) and one arm in [`ModelKind::with`], the
-//! dispatch from the enum to the code generic over [`ModelSpec`] (unlearning grids, figures).
+//! The one place the CLI lists its models: the `registry!` invocation below. Each entry names
+//! the model (`--model`, `[model] kind`), its config type (a [`ModelSpec`]), its smaller
+//! `--quick` figure config and whether it runs on the signal-plus-noise data; its defaults
+//! live in `assets/configs/models/<name>.toml` (layered under a user's config, embedded in
+//! the binary). Everything else is generic over [`ModelSpec`]: pre-training, the coherence
+//! report, weights files ([`crate::weights`]: one safetensors tensor per
+//! `Model::param_blocks` block, the config in the file's metadata), grids and figures
+//! (through [`ModelKind::with`] and [`WithModel`]).
 
-use std::collections::HashMap;
-
-use anyhow::{Result, bail};
-use burn::tensor::{Device, Tensor};
+use anyhow::Result;
 use clap::ValueEnum;
-use frontier_mlp::{Activation, Mlp, MlpConfig};
-use frontier_model::{
-    Cnn, CnnConfig, DataConfig, DeviceData, Loss, Model, ModelSpec, Precision, TrainConfig,
-    TrainReport, pretrain, tensor_from, to_f64,
-};
-use frontier_probes::{CoherenceReport, GenericOptions, model_coherence_report};
+use frontier_convnet::ConvnetConfig;
+use frontier_mlp::MlpConfig;
+use frontier_model::{CnnConfig, Model, ModelSpec, Precision, TrainConfig};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::tensors::{HostTensor, TensorFile};
+/// Declares the registered models: the [`ModelKind`] and [`ModelConfig`] enums and their
+/// dispatch to code generic over [`ModelSpec`].
+macro_rules! registry {
+    ($(
+        $(#[doc = $doc:literal])*
+        $variant:ident($name:literal, $config:ident) {
+            quick: { $($field:ident: $value:expr),* $(,)? },
+            synthetic: $synthetic:literal $(,)?
+        }
+    )*) => {
+        /// The models the CLI knows (`--model`, `[model] kind`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+        pub enum ModelKind {
+            $($(#[doc = $doc])* #[value(name = $name)] $variant,)*
+        }
 
-/// The models the CLI knows (`--model`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ModelKind {
+        /// The `[model]` section: which model (`kind`), then that model's own keys.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "kind")]
+        pub enum ModelConfig {
+            $($(#[doc = $doc])* #[serde(rename = $name)] $variant($config),)*
+        }
+
+        impl ModelKind {
+            /// Its name: the `--model` value and `[model] kind`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(ModelKind::$variant => $name,)*
+                }
+            }
+
+            /// Its defaults, `assets/configs/models/<name>.toml`: a partial config layered
+            /// under the user's.
+            pub fn defaults(self) -> &'static str {
+                match self {
+                    $(ModelKind::$variant => include_str!(concat!(
+                        "../assets/configs/models/", $name, ".toml"
+                    )),)*
+                }
+            }
+
+            /// Whether it runs on the signal-plus-noise data (figures 3–7); false for models
+            /// of images.
+            pub fn runs_on_synthetic(self) -> bool {
+                match self {
+                    $(ModelKind::$variant => $synthetic,)*
+                }
+            }
+
+            /// Runs `task` with this model's registered settings (its defaults): the one
+            /// dispatch from the enum to code generic over [`ModelSpec`].
+            pub fn with<T: WithModel>(self, task: T) -> T::Output {
+                match self {
+                    $(ModelKind::$variant => task.run(Registered::new(
+                        self,
+                        None,
+                        |c: &$config| $config { $($field: $value,)* ..c.clone() },
+                    )),)*
+                }
+            }
+        }
+
+        impl ModelConfig {
+            /// Which model it configures.
+            pub fn kind(&self) -> ModelKind {
+                match self {
+                    $(ModelConfig::$variant(_) => ModelKind::$variant,)*
+                }
+            }
+
+            /// Checks every field.
+            pub fn validate(&self) -> Result<()> {
+                match self {
+                    $(ModelConfig::$variant(c) => ModelSpec::validate(c)?,)*
+                }
+                Ok(())
+            }
+
+            /// Runs `task` with this config as the registered model's `config`.
+            pub fn with<T: WithModel>(&self, task: T) -> T::Output {
+                match self {
+                    $(ModelConfig::$variant(c) => task.run(Registered::new(
+                        ModelKind::$variant,
+                        Some(c.clone()),
+                        |c: &$config| $config { $($field: $value,)* ..c.clone() },
+                    )),)*
+                }
+            }
+        }
+    };
+}
+
+registry! {
     /// The two-layer ReLU CNN (rank-one curvature).
-    Cnn,
+    Cnn("cnn", CnnConfig) {
+        quick: { m: 5 },
+        synthetic: true,
+    }
     /// The two-layer MLP with a smooth activation (generic curvature path).
-    Mlp,
+    Mlp("mlp", MlpConfig) {
+        quick: { hidden: 5 },
+        synthetic: true,
+    }
+    /// The convolutional network for images (two 3×3 convolutions; exact and Gauss–Newton
+    /// curvature).
+    Convnet("convnet", ConvnetConfig) {
+        quick: { conv1: 4, conv2: 8 },
+        synthetic: false,
+    }
 }
 
 impl ModelKind {
-    /// Its name: the `--model` value and `[model] kind`.
-    pub fn name(self) -> &'static str {
-        match self {
-            ModelKind::Cnn => "cnn",
-            ModelKind::Mlp => "mlp",
-        }
-    }
-
     /// The `--set` override that selects this model.
     pub fn override_item(self) -> String {
         format!("model.kind={}", self.name())
     }
 
-    /// Runs `task` with this model's registered settings: the one dispatch from the enum to
-    /// code generic over [`ModelSpec`]. The MLP of the figures is narrower than its default
-    /// and pre-trains at a smaller η (it is unstable at the CNN's η = 1).
-    pub fn with<T: WithModel>(self, task: T) -> T::Output {
-        match self {
-            ModelKind::Cnn => task.run(Registered {
-                name: self.name(),
-                config: CnnConfig::default(),
-                quick: CnnConfig {
-                    m: 5,
-                    ..CnnConfig::default()
-                },
-                pretrain_eta: 1.0,
-            }),
-            ModelKind::Mlp => task.run(Registered {
-                name: self.name(),
-                config: MlpConfig {
-                    hidden: 10,
-                    ..MlpConfig::default()
-                },
-                quick: MlpConfig {
-                    hidden: 5,
-                    ..MlpConfig::default()
-                },
-                pretrain_eta: 0.5,
-            }),
-        }
+    /// Every registered model that runs on the signal-plus-noise data (the models figure 7
+    /// compares), in `--model` order.
+    pub fn all() -> Vec<ModelKind> {
+        ModelKind::value_variants()
+            .iter()
+            .copied()
+            .filter(|k| k.runs_on_synthetic())
+            .collect()
     }
 
-    /// Every registered model, in `--model` order.
-    pub fn all() -> &'static [ModelKind] {
+    /// The model named `name`, if one is registered.
+    pub fn from_name(name: &str) -> Option<ModelKind> {
         ModelKind::value_variants()
+            .iter()
+            .copied()
+            .find(|k| k.name() == name)
     }
+
+    /// Its defaults as a TOML table.
+    pub fn defaults_table(self) -> toml::Table {
+        toml::from_str(self.defaults()).unwrap_or_else(|e| {
+            panic!(
+                "assets/configs/models/{}.toml is valid TOML (tested): {e}",
+                self.name()
+            )
+        })
+    }
+}
+
+/// The registered names, comma-separated (for messages).
+pub fn known_names() -> String {
+    ModelKind::value_variants()
+        .iter()
+        .map(|k| k.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A registered model's settings for the figures.
@@ -85,15 +174,49 @@ impl ModelKind {
 pub struct Registered<C> {
     /// Its name: the `--model` value, in file stems, legends and titles.
     pub name: &'static str,
-    /// Its config in the full figure set.
+    /// Its config in the full figure set (its defaults, or the config a command was given).
     pub config: C,
     /// Its (smaller) config under `--quick`.
     pub quick: C,
-    /// Pre-training η with the logistic loss.
+    /// Pre-training η with the logistic loss (`train.eta` of its defaults).
     pub pretrain_eta: f64,
 }
 
 impl<C: ModelSpec> Registered<C> {
+    /// The settings of `kind`: `config`, else the `[model]` section of its defaults; `quick`
+    /// derives the `--quick` config from it.
+    fn new(kind: ModelKind, config: Option<C>, quick: impl Fn(&C) -> C) -> Self {
+        let mut defaults = kind.defaults_table();
+        let section = |name: &str, defaults: &mut toml::Table| match defaults.remove(name) {
+            Some(toml::Value::Table(t)) => t,
+            _ => toml::Table::new(),
+        };
+        let config = config.unwrap_or_else(|| {
+            let mut model = section("model", &mut defaults);
+            model.remove("kind");
+            C::deserialize(toml::Value::Table(model)).unwrap_or_else(|e| {
+                panic!(
+                    "the [model] section of {}.toml is valid (tested): {e}",
+                    kind.name()
+                )
+            })
+        });
+        let train: TrainConfig =
+            TrainConfig::deserialize(toml::Value::Table(section("train", &mut defaults)))
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "the [train] section of {}.toml is valid (tested): {e}",
+                        kind.name()
+                    )
+                });
+        Registered {
+            name: kind.name(),
+            quick: quick(&config),
+            config,
+            pretrain_eta: train.eta,
+        }
+    }
+
     /// The config of the full set or of `--quick`.
     pub fn config(&self, quick: bool) -> &C {
         if quick { &self.quick } else { &self.config }
@@ -102,34 +225,22 @@ impl<C: ModelSpec> Registered<C> {
     /// Whether its per-sample Hessians are rank one (asked of a small instance: the answer is
     /// the model's, not the weights').
     pub fn rank_one(&self) -> Result<bool> {
-        let data = DataConfig {
-            d: 1,
-            ..DataConfig::default()
-        };
         let device = crate::backend::Backend::cpu_device()?;
+        let input = self.config.example_input();
         Ok(self
             .config
-            .init(&data, &device, Precision::F32)?
+            .init_input(input, &device, Precision::F32)?
             .rank_one_hessians())
     }
 }
 
-/// Code generic over the model, run for one registered model by [`ModelKind::with`].
+/// Code generic over the model, run for one registered model by [`ModelKind::with`] or
+/// [`ModelConfig::with`].
 pub trait WithModel {
     /// What the task returns.
     type Output;
     /// Runs the task for the model whose settings are `model`.
     fn run<C: ModelSpec>(self, model: Registered<C>) -> Self::Output;
-}
-
-/// The `[model]` section: which model, and its config.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum ModelConfig {
-    /// `kind = "cnn"` (the default).
-    Cnn(CnnConfig),
-    /// `kind = "mlp"`.
-    Mlp(MlpConfig),
 }
 
 impl Default for ModelConfig {
@@ -147,161 +258,49 @@ pub fn deserialize_model<'de, D: Deserializer<'de>>(d: D) -> Result<ModelConfig,
     ModelConfig::deserialize(toml::Value::Table(table)).map_err(serde::de::Error::custom)
 }
 
-impl ModelConfig {
-    /// Checks every field.
-    pub fn validate(&self) -> Result<()> {
-        match self {
-            ModelConfig::Cnn(c) => c.validate()?,
-            ModelConfig::Mlp(c) => c.validate()?,
-        }
-        Ok(())
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Device;
+
+    /// Whether `config` builds a model for its example input.
+    fn builds<C: ModelSpec>(config: &C, device: &Device) -> bool {
+        config
+            .init_input(config.example_input(), device, Precision::F64)
+            .is_ok()
     }
 
-    /// A freshly initialised model for the data of `data`.
-    pub fn init(&self, data: &DataConfig, device: &Device, precision: Precision) -> Result<Net> {
-        Ok(match self {
-            ModelConfig::Cnn(c) => Net::Cnn(c.init(data.d, device, precision)?),
-            ModelConfig::Mlp(c) => Net::Mlp(c.init([data.patches, data.d], device, precision)?),
-        })
-    }
-}
+    /// Each model's defaults parse, build a model, and name their own kind.
+    struct Check;
 
-/// A model instance of any registered kind.
-#[derive(Debug, Clone)]
-pub enum Net {
-    /// The CNN.
-    Cnn(Cnn),
-    /// The MLP.
-    Mlp(Mlp),
-}
-
-impl Net {
-    /// Number of parameters p.
-    pub fn param_count(&self) -> usize {
-        match self {
-            Net::Cnn(m) => m.param_count(),
-            Net::Mlp(m) => m.param_count(),
+    impl WithModel for Check {
+        type Output = (String, bool, f64);
+        fn run<C: ModelSpec>(self, model: Registered<C>) -> Self::Output {
+            let device = crate::backend::Backend::cpu_device().unwrap();
+            (
+                model.name.to_string(),
+                builds(&model.config, &device) && builds(&model.quick, &device),
+                model.pretrain_eta,
+            )
         }
     }
 
-    /// Full-batch pre-training.
-    pub fn pretrain(&mut self, data: &DeviceData, cfg: &TrainConfig) -> Result<TrainReport> {
-        Ok(match self {
-            Net::Cnn(m) => pretrain(m, data, cfg)?,
-            Net::Mlp(m) => pretrain(m, data, cfg)?,
-        })
-    }
-
-    /// The coherence report at the current parameters, by the path the model calls for: the
-    /// rank-one shortcut for the CNN (exact), the generic finite-difference/Hutchinson path
-    /// for the MLP (needs f64).
-    pub fn coherence(
-        &self,
-        loss: Loss,
-        x: Tensor<3>,
-        y: Tensor<1>,
-        forget: &[bool],
-        alpha: f64,
-    ) -> Result<CoherenceReport> {
-        let options = GenericOptions::default();
-        Ok(match self {
-            Net::Cnn(m) => model_coherence_report(m, loss, x, y, forget, alpha, &options)?,
-            Net::Mlp(m) => model_coherence_report(m, loss, x, y, forget, alpha, &options)?,
-        })
-    }
-
-    /// The weights as named host tensors, and the metadata that identifies the model.
-    pub fn weights(&self) -> (Vec<HostTensor>, HashMap<String, String>) {
-        let host = |name: &str, t: Tensor<2>| {
-            let shape = t.dims().to_vec();
-            HostTensor::new(name, shape, to_f64(t))
-        };
-        match self {
-            Net::Cnn(m) => (
-                vec![host("w_pos", m.w_pos.val()), host("w_neg", m.w_neg.val())],
-                meta(&[("model", "cnn")]),
-            ),
-            Net::Mlp(m) => {
-                let (h, _) = m.dims();
-                (
-                    vec![
-                        host("w", m.w.val()),
-                        HostTensor::new("b", vec![h], to_f64(m.b.val())),
-                        HostTensor::new("v", vec![h], to_f64(m.v.val())),
-                    ],
-                    meta(&[("model", "mlp"), ("activation", m.activation.name())]),
-                )
-            }
+    #[test]
+    fn every_model_has_valid_defaults() {
+        for &kind in ModelKind::value_variants() {
+            let (name, ok, eta) = kind.with(Check);
+            assert_eq!(name, kind.name());
+            assert!(ok, "{name}: its default and quick configs build a model");
+            assert!(eta > 0.0);
+            let table = kind.defaults_table();
+            assert_eq!(
+                table["model"]["kind"].as_str(),
+                Some(kind.name()),
+                "{name}.toml names its own kind"
+            );
+            assert_eq!(ModelKind::from_name(kind.name()), Some(kind));
         }
+        assert!(ModelKind::all().contains(&ModelKind::Cnn));
+        assert!(!ModelKind::all().contains(&ModelKind::Convnet));
     }
-
-    /// Reloads a model from a weights file for inputs of shape [P, d], checking every shape.
-    pub fn load(
-        file: &TensorFile,
-        input: [usize; 2],
-        device: &Device,
-        precision: Precision,
-    ) -> Result<Net> {
-        let [patches, d] = input;
-        let kind = file.metadata("model").unwrap_or("cnn");
-        let tensor = |t: &HostTensor| -> Tensor<2> {
-            tensor_from(&t.values, [t.shape[0], t.shape[1]], device, precision)
-        };
-        let vector = |t: &HostTensor| -> Tensor<1> {
-            tensor_from(&t.values, [t.shape[0]], device, precision)
-        };
-        match kind {
-            "cnn" => {
-                let w_pos = file.get("w_pos", 2)?;
-                let w_neg = file.get("w_neg", 2)?;
-                let m = w_pos.shape[0];
-                for w in [&w_pos, &w_neg] {
-                    expect_shape(w, &[m, d], "d from `x`, m from `w_pos`")?;
-                }
-                Ok(Net::Cnn(Cnn::from_filters(tensor(&w_pos), tensor(&w_neg))))
-            }
-            "mlp" => {
-                let w = file.get("w", 2)?;
-                let h = w.shape[0];
-                expect_shape(&w, &[h, patches * d], "P·d from `x`")?;
-                let b = file.get("b", 1)?;
-                let v = file.get("v", 1)?;
-                expect_shape(&b, &[h], "h from `w`")?;
-                expect_shape(&v, &[h], "h from `w`")?;
-                let activation: Activation = file
-                    .metadata("activation")
-                    .unwrap_or("softplus")
-                    .parse()
-                    .map_err(anyhow::Error::msg)?;
-                Ok(Net::Mlp(Mlp::from_weights(
-                    tensor(&w),
-                    vector(&b),
-                    vector(&v),
-                    activation,
-                )))
-            }
-            other => {
-                bail!("weights file metadata names an unknown model `{other}` (known: cnn, mlp)")
-            }
-        }
-    }
-}
-
-fn meta(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-/// Errors unless `t` has shape `shape`.
-fn expect_shape(t: &HostTensor, shape: &[usize], why: &str) -> Result<()> {
-    if t.shape != shape {
-        bail!(
-            "tensor `{}` has shape {:?}, expected {shape:?} ({why})",
-            t.name,
-            t.shape
-        );
-    }
-    Ok(())
 }

@@ -29,6 +29,14 @@ pub fn write_rows<R: Serialize>(path: &Path, rows: impl IntoIterator<Item = R>) 
     write_table(path, &table)
 }
 
+/// Removes the temporaries that killed writers left in `dir` (see
+/// [`frontier_common::clean_orphans`]); a temporary a living process still writes stays.
+pub fn clean_orphans(dir: &Path) -> Result<()> {
+    frontier_common::clean_orphans(dir, frontier_common::ORPHAN_AGE)
+        .map(drop)
+        .with_context(|| format!("cannot clean the temporaries of {}", dir.display()))
+}
+
 /// Creates `dir` and its parents.
 pub fn create_dir(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))

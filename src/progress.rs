@@ -42,6 +42,11 @@ impl Mode {
         }
     }
 
+    /// Prints a warning (one line on stderr, `warning: …`), even when quiet.
+    pub fn warn(self, line: impl std::fmt::Display) {
+        eprintln!("warning: {line}");
+    }
+
     /// A reporter for one piece of work named `label` (e.g. "figure4 (4 of 7) · logistic
     /// snr=0.05").
     pub fn reporter(self, label: impl Into<String>) -> Reporter {
@@ -125,6 +130,14 @@ impl Progress for Reporter {
                 "{}: {stage}{}/{} ({elapsed:.0} s, ETA {eta:.0} s)",
                 self.label, s.done, s.total
             );
+        }
+    }
+
+    fn warn(&self, line: &str) {
+        let s = self.state.lock().expect("not poisoned");
+        match &s.bar {
+            Some(bar) => bar.suspend(|| self.mode.warn(line)),
+            None => self.mode.warn(line),
         }
     }
 }

@@ -1,6 +1,7 @@
-//! `frontier train`: generate the data, pre-train the model, write the run directory
-//! (`data.safetensors`, `weights.safetensors`, `summary.json`, `config.resolved.toml`, and
-//! `manifest.json` last), as a whole: see [`write_run`] and [`check_run`].
+//! `frontier train`: prepare the data (generated, or a data file with its forget kind),
+//! pre-train the model, write the run directory (`data.safetensors`, `weights.safetensors`,
+//! `forget.json`, `summary.json`, `config.resolved.toml`, and `manifest.json` last), as a
+//! whole: see [`write_run`] and [`check_run`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,19 +9,24 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
 use burn::tensor::Device;
-use frontier_model::{Dataset, DeviceData, Precision, TrainReport};
+use frontier_model::{
+    DataSource, DeviceData, ForgetSet, Model, ModelSpec, Precision, Prepared, TrainReport,
+    pretrain, to_f64,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::config::ExperimentConfig;
-use crate::memory::Estimate;
-use crate::models::{ModelConfig, Net};
+use crate::memory::{Estimate, read_header};
+use crate::models::{ModelConfig, Registered, WithModel};
 use crate::output::{create_dir, write_atomic};
 use crate::tensors::{self, HostTensor};
+use crate::weights;
 
 /// The files of a run directory, the manifest last.
-pub const RUN_FILES: [&str; 5] = [
+pub const RUN_FILES: [&str; 6] = [
     "data.safetensors",
     "weights.safetensors",
+    "forget.json",
     "summary.json",
     "config.resolved.toml",
     MANIFEST,
@@ -31,25 +37,60 @@ pub const MANIFEST: &str = "manifest.json";
 
 /// Bytes `frontier train` holds at its peak for `cfg` (see the README, "Memory"): the data on
 /// the host (f64) and on the device, the copies made to write it, and the per-sample
-/// gradients [n, p] of the training report.
-pub fn estimate(cfg: &ExperimentConfig) -> Estimate {
-    let data = &cfg.data;
+/// gradients [n, p] of the training report. A data file's sizes come from its header (read
+/// and checked, its data not read); all its rows count as training rows (an upper estimate).
+pub fn estimate(cfg: &ExperimentConfig) -> Result<Estimate> {
     let s = match cfg.dtype {
         Precision::F32 => 4.0,
         Precision::F64 => 8.0,
     };
-    let (patches, d) = (data.patches as f64, data.d as f64);
+    let (n, n_test, sample, fields) = match &cfg.data {
+        DataSource::Synthetic(data) => (
+            data.n,
+            data.n_test,
+            vec![data.patches, data.d],
+            format!(
+                "(data.n + data.n_test) × data.patches × data.d = {} × {} × {}",
+                data.n + data.n_test,
+                data.patches,
+                data.d
+            ),
+        ),
+        DataSource::File(file) => {
+            let header = read_header(&file.path)?;
+            let x = header.shape("x").unwrap_or(&[0]);
+            let n_test = header.shape("x_test").map_or(0, |t| t[0]);
+            (
+                x[0],
+                n_test,
+                x[1..].to_vec(),
+                format!("the rows of `x` and `x_test` of {}", file.path.display()),
+            )
+        }
+    };
+    let (patches, d) = (
+        sample.first().copied().unwrap_or(1) as f64,
+        sample.iter().skip(1).product::<usize>() as f64,
+    );
     let (params, units) = match &cfg.model {
         ModelConfig::Cnn(c) => (2.0 * c.m as f64 * d, 2.0 * c.m as f64 * patches),
         ModelConfig::Mlp(c) => (c.hidden as f64 * (patches * d + 2.0), c.hidden as f64),
+        ModelConfig::Convnet(c) => {
+            // Two 3×3 convolutions (each shrinks H and W by 2 − 2·padding), a linear read-out.
+            let shrink = |x: usize, k: usize| (x + 2 * k * c.padding).saturating_sub(2 * k) as f64;
+            let (a1, a2) = (
+                shrink(c.height, 1) * shrink(c.width, 1),
+                shrink(c.height, 2) * shrink(c.width, 2),
+            );
+            let (c1, c2) = (c.conv1 as f64, c.conv2 as f64);
+            (
+                c1 * (9.0 * patches + 1.0) + c2 * (9.0 * c1 + 1.0) + c2 * a2 + 1.0,
+                c1 * a1 + c2 * a2,
+            )
+        }
     };
-    let samples = (data.n + data.n_test) as f64;
-    let values = samples * patches * d;
-    let fields = format!(
-        "(data.n + data.n_test) × data.patches × data.d = {} × {} × {}",
-        samples, data.patches, data.d
-    );
-    Estimate::new("frontier train")
+    let values = (n + n_test) as f64 * patches * d;
+    Ok(Estimate::new("frontier train")
         .arrays(
             format!("inputs on the host, f64, and copies to write them, {fields}"),
             3.0,
@@ -63,66 +104,134 @@ pub fn estimate(cfg: &ExperimentConfig) -> Estimate {
             s,
         )
         .arrays(
-            format!(
-                "per-sample gradients [n, p], data.n = {}, p = {params}",
-                data.n
-            ),
+            format!("per-sample gradients [n, p], n = {n}, p = {params}"),
             3.0,
-            data.n as f64 * params,
+            n as f64 * params,
             s,
         )
         .arrays(
             "activations [n, units] of pre-training",
             4.0,
-            data.n as f64 * units,
+            n as f64 * units,
             s,
         )
-        .arrays("parameters and their gradients", 4.0, params, s)
+        .arrays("parameters and their gradients", 4.0, params, s))
 }
 
 /// A pre-trained model with the data it saw.
 pub struct Trained {
-    /// The data set, on the host.
-    pub data: Dataset,
-    /// The model at w*.
-    pub net: Net,
+    /// The data set and its forget set.
+    pub prepared: Prepared,
+    /// The model's config as used (fitted to the data, e.g. the convnet's image size).
+    pub model: ModelConfig,
+    /// The weights, one tensor per parameter block, and the metadata naming the model.
+    pub weights: (Vec<HostTensor>, BTreeMap<String, String>),
+    /// Number of parameters p.
+    pub params: usize,
     /// The pre-training report.
     pub report: TrainReport,
+    /// How the model fits the forget and retain sets at w*.
+    pub fit: Fit,
     /// Wall time of pre-training, seconds.
     pub seconds: f64,
 }
 
-/// Generates the data and pre-trains the model of `cfg` on `device`.
+/// How the model fits the forget and retain sets at w*, on their training labels (flipped
+/// ones for a mislabelled forget set); their losses are in the [`TrainReport`].
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Fit {
+    /// Fraction of forget samples with sign(f) = their training label.
+    pub forget_train_accuracy: f64,
+    /// Fraction of retain samples with sign(f) = their label.
+    pub retain_train_accuracy: f64,
+}
+
+/// Prepares the data and pre-trains the model of `cfg` on `device`.
 pub fn train(cfg: &ExperimentConfig, device: &Device) -> Result<Trained> {
-    let data = Dataset::generate(&cfg.data)?;
-    let on_device = DeviceData::new(&data, device, cfg.dtype);
-    let mut net = cfg.model.init(&cfg.data, device, cfg.dtype)?;
-    let start = Instant::now();
-    let report = net.pretrain(&on_device, &cfg.train)?;
-    Ok(Trained {
-        data,
-        net,
-        report,
-        seconds: start.elapsed().as_secs_f64(),
-    })
+    cfg.model.with(Train { cfg, device })
+}
+
+/// [`train`] for one model type.
+struct Train<'a> {
+    cfg: &'a ExperimentConfig,
+    device: &'a Device,
+}
+
+impl WithModel for Train<'_> {
+    type Output = Result<Trained>;
+
+    fn run<C: ModelSpec>(self, model: Registered<C>) -> Result<Trained> {
+        let (cfg, device) = (self.cfg, self.device);
+        let prepared = cfg
+            .data
+            .prepare(&model.config, &cfg.train, device, cfg.dtype)?;
+        let spec = prepared.spec(&model.config);
+        let input = [prepared.data.patches, prepared.data.d];
+        let mut net = spec.init_input(input, device, cfg.dtype)?;
+        let on_device = DeviceData::new(&prepared.data, device, cfg.dtype);
+        let start = Instant::now();
+        let report = pretrain(&mut net, &on_device, &cfg.train)?;
+        let seconds = start.elapsed().as_secs_f64();
+        let fit = fit(&net, &on_device);
+        Ok(Trained {
+            model: resolved(model.name, &spec)?,
+            weights: (
+                weights::tensors(&net),
+                weights::metadata(model.name, &spec)?,
+            ),
+            params: net.param_count(),
+            prepared,
+            report,
+            fit,
+            seconds,
+        })
+    }
+}
+
+/// The `[model]` section of a config that `spec` (of model `name`) is.
+fn resolved<C: ModelSpec>(name: &str, spec: &C) -> Result<ModelConfig> {
+    let mut table = toml::Table::try_from(spec).context("a model config serialises")?;
+    table.insert("kind".into(), toml::Value::String(name.into()));
+    Ok(ModelConfig::deserialize(toml::Value::Table(table))?)
+}
+
+/// [`Fit`] of `net` on the training rows of `data`.
+fn fit<M: Model>(net: &M, data: &DeviceData) -> Fit {
+    let f = to_f64(net.scores(data.x.clone()));
+    let y = to_f64(data.y.clone());
+    let accuracy = |forget: bool| {
+        let rows: Vec<usize> = (0..y.len()).filter(|&i| data.forget[i] == forget).collect();
+        let hits = rows.iter().filter(|&&i| f[i] * y[i] > 0.0).count();
+        hits as f64 / rows.len() as f64
+    };
+    Fit {
+        forget_train_accuracy: accuracy(true),
+        retain_train_accuracy: accuracy(false),
+    }
 }
 
 /// `summary.json`: the training report and the sizes of the run.
 #[derive(Serialize)]
 struct Summary<'a> {
+    model: &'a str,
+    data: &'static str,
     n: usize,
     n_forget: usize,
     n_test: usize,
     d: usize,
     patches: usize,
+    image: Option<[usize; 3]>,
     params: usize,
-    snr: f64,
+    snr: Option<f64>,
+    forget_kind: &'static str,
     loss: &'static str,
     eta: f64,
     dtype: &'a str,
     seconds: f64,
     #[serde(flatten)]
     train: &'a TrainReport,
+    #[serde(flatten)]
+    fit: Fit,
 }
 
 /// Writes the run directory `out` as a whole: every file goes into a fresh temporary directory
@@ -320,35 +429,55 @@ pub fn check_run(dir: &Path) -> Result<()> {
 
 /// Writes the files of a run into `dir`, the manifest last.
 fn write_files(dir: &Path, cfg: &ExperimentConfig, t: &Trained) -> Result<()> {
-    let data = &t.data;
+    let data = &t.prepared.data;
     let (n, p, d) = (data.n(), data.patches, data.d);
+    // Images keep their [C, H, W] shape, so the file reads back as images.
+    let sample: Vec<usize> = match t.prepared.image {
+        Some(image) => image.to_vec(),
+        None => vec![p, d],
+    };
+    let shape = |rows: usize| [vec![rows], sample.clone()].concat();
     let forget = data.forget.iter().map(|&f| f as u8 as f64).collect();
     tensors::write(
         &dir.join("data.safetensors"),
         &[
-            HostTensor::new("x", vec![n, p, d], data.x.clone()),
+            HostTensor::new("x", shape(n), data.x.clone()),
             HostTensor::new("y", vec![n], data.y.clone()),
             HostTensor::new("forget", vec![n], forget),
-            HostTensor::new("x_test", vec![data.n_test(), p, d], data.x_test.clone()),
+            HostTensor::new("x_test", shape(data.n_test()), data.x_test.clone()),
             HostTensor::new("y_test", vec![data.n_test()], data.y_test.clone()),
         ],
         cfg.dtype,
     )?;
-    let (weights, metadata) = t.net.weights();
+    let (weights, metadata) = &t.weights;
     tensors::write_with_metadata(
         &dir.join("weights.safetensors"),
-        &weights,
+        weights,
         cfg.dtype,
-        metadata,
+        metadata.clone(),
+    )?;
+    write_atomic(
+        &dir.join("forget.json"),
+        serde_json::to_string_pretty(&t.prepared.forget)?.as_bytes(),
     )?;
     let summary = Summary {
+        model: t.model.kind().name(),
+        data: match cfg.data {
+            DataSource::Synthetic(_) => "synthetic",
+            DataSource::File(_) => "file",
+        },
         n,
-        n_forget: data.forget.iter().filter(|&&f| f).count(),
+        n_forget: t.prepared.forget.indices.len(),
         n_test: data.n_test(),
         d,
         patches: p,
-        params: t.net.param_count(),
-        snr: cfg.data.snr,
+        image: t.prepared.image,
+        params: t.params,
+        snr: match &cfg.data {
+            DataSource::Synthetic(c) => Some(c.snr),
+            DataSource::File(_) => None,
+        },
+        forget_kind: t.prepared.forget.kind.name(),
         loss: cfg.train.loss.name(),
         eta: cfg.train.eta,
         dtype: match cfg.dtype {
@@ -357,12 +486,20 @@ fn write_files(dir: &Path, cfg: &ExperimentConfig, t: &Trained) -> Result<()> {
         },
         seconds: t.seconds,
         train: &t.report,
+        fit: t.fit,
     };
     write_atomic(
         &dir.join("summary.json"),
         serde_json::to_string_pretty(&summary)?.as_bytes(),
     )?;
-    write_atomic(&dir.join("config.resolved.toml"), cfg.to_toml().as_bytes())?;
+    let resolved = ExperimentConfig {
+        model: t.model.clone(),
+        ..cfg.clone()
+    };
+    write_atomic(
+        &dir.join("config.resolved.toml"),
+        resolved.to_toml().as_bytes(),
+    )?;
     let manifest = RUN_FILES[..RUN_FILES.len() - 1]
         .iter()
         .map(|name| Ok((name.to_string(), entry(&dir.join(name))?)))
@@ -370,6 +507,24 @@ fn write_files(dir: &Path, cfg: &ExperimentConfig, t: &Trained) -> Result<()> {
     write_atomic(
         &dir.join(MANIFEST),
         serde_json::to_string_pretty(&manifest)?.as_bytes(),
+    )
+}
+
+/// The line `frontier train` prints about the forget set.
+pub fn forget_line(forget: &ForgetSet, fit: &Fit, report: &TrainReport) -> String {
+    format!(
+        "forget set: {} ({} samples{}): train accuracy {:.3} on its training labels, loss \
+         {:.3e} (retain: {:.3}, {:.3e})",
+        forget.kind.name(),
+        forget.indices.len(),
+        forget
+            .class
+            .map(|c| format!(", class {c}"))
+            .unwrap_or_default(),
+        fit.forget_train_accuracy,
+        report.forget_loss,
+        fit.retain_train_accuracy,
+        report.retain_loss
     )
 }
 

@@ -420,6 +420,7 @@ pub fn figures(
             model: None,
             mode: Mode::Quiet,
             dry_run: false,
+            part: crate::figures::Part::Whole,
         };
         let (seconds, written) = timed(|| crate::figures::run_file(&file, &ctx, &file.name));
         written?;

@@ -1,12 +1,14 @@
 //! `frontier bench`: wall-clock measurements. The suite ([`suite`]) times the core kernels
 //! (and optionally every figure) for a range of sizes, prints a table and writes
-//! `assets/bench/<backend>.csv`; `frontier bench coherence` times the coherence report.
+//! `assets/bench/<backend>.csv`; `frontier bench coherence` times the coherence report, and
+//! `frontier bench convnet` the convnet on the digits (per-sample gradients, both coherences).
 
 mod coherence;
+mod convnet;
 mod kernels;
+mod stability;
 
 pub use kernels::estimate;
-mod stability;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -18,6 +20,7 @@ use serde::Serialize;
 
 use crate::backend::Backend;
 pub use coherence::{CoherenceSize, coherence};
+pub use convnet::{ConvnetBench, convnet};
 pub use stability::{StabilitySize, stability};
 
 /// Seconds taken by `f`, and its result.

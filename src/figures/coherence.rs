@@ -3,7 +3,8 @@
 //! per panel (e.g. per loss), with the training and forget loss at w* (matched-loss
 //! pre-training makes them comparable across SNR) in the CSV and the caption. A model whose per-sample Hessians are not rank one is probed by
 //! finite differences, in f64 on a CPU device whatever `--backend` says. The rows are cached
-//! in the store, one folder per panel.
+//! in the store, one folder per panel; `--shard K/N` computes the panels i with i mod N = K − 1
+//! (counting from 0).
 
 use std::path::PathBuf;
 
@@ -15,13 +16,13 @@ use frontier_model::{
 };
 use frontier_plot::{Axis as PlotAxis, LinePlot, Series, lines_png};
 use frontier_probes::{GenericOptions, model_coherence_report};
-use frontier_unlearn::SetupConfig;
+use frontier_unlearn::{Entry, SetupConfig};
 use serde::{Deserialize, Serialize};
 
 use super::grid::PanelSpec;
 use super::render::Outputs;
 use super::spec::{ConfigFile, merge};
-use super::{Context, ModelFigure, planned};
+use super::{Context, Missing, ModelFigure, Part, planned};
 use crate::backend::Backend;
 use crate::models::{Registered, WithModel};
 
@@ -152,9 +153,29 @@ impl WithModel for Task<'_> {
             return Ok(Vec::new());
         }
         let mut out = Outputs::new(self.ctx, file);
+        let mut missing = Missing::default();
         for (i, (panel, setup)) in panels.iter().enumerate() {
             let progress = format!("{} · {panel} ({} of {})", self.label, i + 1, panels.len());
-            let rows = self.rows(model.name, panel, setup, rank_one, &progress)?;
+            let owner = |shards: usize| i % shards + 1;
+            let compute = match self.ctx.part {
+                Part::Shard(shard) if owner(shard.count()) != shard.index() => continue,
+                Part::Check(_) => false,
+                _ => true,
+            };
+            let rows = self.rows(model.name, panel, setup, rank_one, &progress, compute)?;
+            if let (Part::Check(shards), None) = (self.ctx.part, &rows) {
+                missing.panels += 1;
+                missing.shards.insert(owner(shards));
+                missing.of = shards;
+                missing.lines.push(format!(
+                    "{} · {panel}: shard {}/{shards} lacks the panel's rows",
+                    file.name,
+                    owner(shards)
+                ));
+            }
+            let (Some(rows), true) = (rows, self.ctx.part.renders()) else {
+                continue;
+            };
             let plot = self.plot(model.name, setup, &rows, rank_one);
             let stem = format!("{}_{}_{}_{panel}", file.name, model.name, figure.stem);
             let resolved = Resolved {
@@ -173,6 +194,9 @@ impl WithModel for Task<'_> {
             let table = Table::from_rows(&rows)?;
             out.write(&stem, &lines_png(&plot)?, &table, "coherence", &resolved)?;
         }
+        if !missing.lines.is_empty() {
+            return Err(missing.into());
+        }
         Ok(out.written)
     }
 }
@@ -188,7 +212,9 @@ impl Task<'_> {
         })
     }
 
-    /// Pre-trains every (SNR, seed) of one panel and probes its coherence (cached).
+    /// Pre-trains every (SNR, seed) of one panel and probes its coherence, or loads the rows
+    /// from the cache (a rejected cache file is reported and not used); `None` when they are
+    /// not cached and `compute` is false.
     fn rows<C: ModelSpec>(
         &self,
         model: &str,
@@ -196,7 +222,8 @@ impl Task<'_> {
         base: &SetupConfig<C>,
         rank_one: bool,
         progress: &str,
-    ) -> Result<Vec<CoherenceRow>> {
+        compute: bool,
+    ) -> Result<Option<Vec<CoherenceRow>>> {
         let (ctx, figure) = (self.ctx, &self.figure);
         let (device, precision) = self.probe_device(base.precision, rank_one)?;
         let setups: Vec<SetupConfig<C>> = figure
@@ -220,10 +247,16 @@ impl Task<'_> {
                 alpha: figure.sigma_u_alpha,
             },
         )?;
-        if !ctx.force
-            && let Some(rows) = dir.load::<Vec<CoherenceRow>>("rows")?
-        {
-            return Ok(rows);
+        match dir.load::<Vec<CoherenceRow>>("rows")? {
+            Entry::Found(rows) if !ctx.force => return Ok(Some(rows)),
+            Entry::Rejected(why) => ctx.mode.warn(format!(
+                "cache: {}: {why}; not used",
+                dir.file("rows").display()
+            )),
+            _ => {}
+        }
+        if !compute {
+            return Ok(None);
         }
         let seeds = figure.seeds;
         let configs: Vec<SetupConfig<C>> = (0..setups.len() * seeds)
@@ -300,7 +333,7 @@ impl Task<'_> {
         .into_iter()
         .collect::<Result<Vec<_>>>()?;
         dir.store("rows", &rows)?;
-        Ok(rows)
+        Ok(Some(rows))
     }
 
     /// The line plot of one panel: every coherence, mean ± sd over seeds, against SNR.

@@ -19,14 +19,14 @@ use frontier_model::ModelSpec;
 use frontier_plot::{LinePlot, Plot, Series, line_panels_png, plots_png};
 use frontier_stability::Rule;
 use frontier_stability::sweep::Boundary;
-use frontier_unlearn::grid::{stat_names, table};
+use frontier_unlearn::grid::{owners, stat_names, table};
 use frontier_unlearn::mia::null_strength_95;
-use frontier_unlearn::{Axis, Criterion, Grid, GridConfig, GridOptions, Param, run_grid};
+use frontier_unlearn::{Axis, Criterion, Grid, GridConfig, GridOptions, Param, Shard, run_grid};
 use serde::{Deserialize, Serialize};
 
 use super::render::{Outputs, Panel, plot_axis, scores_table};
 use super::spec::{ConfigFile, merge};
-use super::{Context, ModelFigure, planned};
+use super::{Context, Missing, ModelFigure, Part, planned};
 use crate::models::{Registered, WithModel};
 
 /// A grid figure or sweep (kind `grid`).
@@ -244,6 +244,12 @@ impl WithModel for Task<'_> {
                 )
             })
             .collect::<Result<Vec<_>>>()?;
+        if let Part::Check(shards) = self.ctx.part {
+            return self.check(&panels, &grids, shards);
+        }
+        if !self.ctx.part.renders() {
+            return Ok(Vec::new());
+        }
         let labelled: Vec<(&str, &Grid<C>)> = panels
             .iter()
             .zip(&grids)
@@ -330,7 +336,7 @@ impl Task<'_> {
     }
 
     /// Runs (or loads) one panel's grid, reporting progress as `progress`; `what` labels its
-    /// cache folder.
+    /// cache folder. A shard computes its own cells only; a merge's check computes nothing.
     fn grid<C: ModelSpec>(
         &self,
         cfg: &GridConfig<C>,
@@ -342,24 +348,81 @@ impl Task<'_> {
         let opts = GridOptions {
             force: ctx.force,
             batched: ctx.batched,
+            shard: match ctx.part {
+                Part::Shard(shard) => shard,
+                _ => Shard::WHOLE,
+            },
+            max_cells: matches!(ctx.part, Part::Check(_)).then_some(0),
             ..GridOptions::new(&ctx.store, what, &reporter)
         };
         let grid = run_grid(cfg, &ctx.device, &opts).with_context(|| format!("grid {what}"))?;
         drop(reporter);
+        if matches!(ctx.part, Part::Check(_)) {
+            return Ok(grid);
+        }
         if let Some(reason) = &grid.predictions_skipped {
             ctx.mode.note(format!(
                 "note: no predicted boundaries for this grid (predicted_* columns are NaN): {reason}"
             ));
         }
+        let of = match ctx.part {
+            Part::Shard(shard) => format!(
+                "the {} cells of shard {shard}",
+                owners(cfg, shard.count())?
+                    .iter()
+                    .filter(|&&k| k == shard.index())
+                    .count()
+            ),
+            _ => format!("{} cells", cfg.cells()),
+        };
         ctx.mode.note(format!(
-            "  grid {}: {} of {} cells computed, the rest cached (setups {:.1} s, cells {:.1} s)",
+            "  grid {}: {} of {of} computed, the rest cached (setups {:.1} s, cells {:.1} s)",
             grid.dir.display(),
             grid.computed,
-            cfg.cells(),
             grid.setup_seconds,
             grid.cells_seconds
         ));
         Ok(grid)
+    }
+
+    /// A merge's check: `Ok` with nothing written when every panel's grid is complete, else
+    /// [`Missing`] listing each grid's missing cells by the shard of `shards` that owns them.
+    fn check<C: ModelSpec>(
+        &self,
+        panels: &[(String, GridConfig<C>)],
+        grids: &[Grid<C>],
+        shards: usize,
+    ) -> Result<Vec<PathBuf>> {
+        let mut missing = Missing {
+            of: shards,
+            ..Missing::default()
+        };
+        for ((panel, cfg), grid) in panels.iter().zip(grids) {
+            let owner = owners(cfg, shards)?;
+            for shard in 1..=shards {
+                let cells: Vec<String> = (0..cfg.cells())
+                    .filter(|&c| owner[c] == shard && grid.cells[c].is_none())
+                    .map(|c| describe_cell(cfg, c))
+                    .collect();
+                if cells.is_empty() {
+                    continue;
+                }
+                missing.cells += cells.len();
+                missing.shards.insert(shard);
+                missing.lines.push(format!(
+                    "{} · {panel} ({}): shard {shard}/{shards} lacks {} cell(s): {}",
+                    self.file.name,
+                    grid.dir.display(),
+                    cells.len(),
+                    cells.join(", ")
+                ));
+            }
+        }
+        if missing.lines.is_empty() {
+            Ok(Vec::new())
+        } else {
+            Err(missing.into())
+        }
     }
 
     /// Writes the PNG (heatmaps and frontier plots for two axes, line plots for one), the
@@ -442,6 +505,17 @@ impl Task<'_> {
         }
         Ok(out.written)
     }
+}
+
+/// Cell `cell` of `cfg` for a message: its index and axis values, e.g. "13 (batch=2,
+/// alpha=0.1)".
+fn describe_cell<C>(cfg: &GridConfig<C>, cell: usize) -> String {
+    let nx = cfg.nx();
+    let values: Vec<String> = std::iter::once((&cfg.x, cell % nx))
+        .chain(cfg.y.iter().map(|y| (y, cell / nx)))
+        .map(|(axis, i)| format!("{}={}", axis.param.name(), axis.values[i]))
+        .collect();
+    format!("{cell} ({})", values.join(", "))
 }
 
 /// The resolved config of a grid file: every panel's full grid (given to `--config` it runs

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::render::{Outputs, Panel, scores_table};
 use super::spec::ConfigFile;
-use super::{Context, planned};
+use super::{Context, uncached_stops};
 
 /// Figure 1's settings (kind `hessian_sgd`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,7 +154,7 @@ pub fn sgd(file: &ConfigFile, ctx: &Context, label: &str) -> Result<Vec<std::pat
         cfg.sigmas.len(),
         runs(&cfg.sim)
     );
-    if planned(ctx, file, plan) {
+    if uncached_stops(ctx, file, plan) {
         return Ok(Vec::new());
     }
     let curvatures = cfg
@@ -251,7 +251,7 @@ pub fn unlearning(
         cfg.dial.len(),
         runs(&cfg.sim)
     );
-    if planned(ctx, file, plan) {
+    if uncached_stops(ctx, file, plan) {
         return Ok(Vec::new());
     }
     let rules = [

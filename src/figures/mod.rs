@@ -3,6 +3,11 @@
 //! that computes it ([`KINDS`]), everything else (sizes, losses, η, budgets, axes and their
 //! values, seeds, criteria, panels) is in the file. Each output PNG gets its CSV and its
 //! resolved config (`<stem>.config.toml`) beside it.
+//!
+//! The work of a set of files can be split among N processes sharing one cache ([`Part`]):
+//! `--shard K/N` computes shard K's grid cells and figure-3 panels into the cache and writes
+//! nothing; `--merge N` checks that the cache holds every piece (else fails with [`Missing`])
+//! and renders, computing only the figures that have no cache.
 
 mod coherence;
 pub mod grid;
@@ -11,13 +16,14 @@ mod models;
 mod render;
 pub mod spec;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context as _, Result, bail};
 use burn::tensor::Device;
 use frontier_model::Precision;
-use frontier_unlearn::Store;
+use frontier_unlearn::{Shard, Store};
 
 use crate::backend::Backend;
 use crate::models::ModelKind;
@@ -52,6 +58,7 @@ pub const KINDS: [(&str, &str); 5] = [
 pub const COMMITTED: &str = "assets/configs/figures";
 
 /// What every figure gets.
+#[derive(Clone)]
 pub struct Context {
     /// Output folder.
     pub out: PathBuf,
@@ -73,7 +80,79 @@ pub struct Context {
     pub mode: Mode,
     /// Only load, resolve and check each config and print what would run (`--dry-run`).
     pub dry_run: bool,
+    /// Which part of the work this process does.
+    pub part: Part,
 }
+
+/// Which part of the work of a set of config files a process does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// Compute whatever the cache lacks and write every output.
+    Whole,
+    /// `--shard K/N`: compute shard K's cells of every grid and panels of every `coherence`
+    /// file into the cache; write no output; skip the kinds without a cache.
+    Shard(Shard),
+    /// `--merge N`: check that the cache holds every piece (else fail with [`Missing`], naming
+    /// the shard of N that owns each missing one), then run as [`Part::Whole`].
+    Merge(usize),
+    /// The check of [`Part::Merge`]: compute and write nothing, fail with [`Missing`].
+    Check(usize),
+}
+
+impl Part {
+    /// Whether outputs are written (and the kinds without a cache computed).
+    pub fn renders(self) -> bool {
+        matches!(self, Part::Whole | Part::Merge(_))
+    }
+}
+
+/// What the cache lacks for `--merge`: the missing grid cells and figure-3 panels, each line
+/// naming its grid or panel and the shard that owns it.
+#[derive(Debug, Default)]
+pub struct Missing {
+    /// Missing grid cells.
+    pub cells: usize,
+    /// Missing `coherence` panels.
+    pub panels: usize,
+    /// The shards (1-based) that own something missing.
+    pub shards: BTreeSet<usize>,
+    /// N.
+    pub of: usize,
+    /// One line per grid and shard (its missing cells) or panel.
+    pub lines: Vec<String>,
+}
+
+impl Missing {
+    /// Adds `other`'s findings.
+    fn extend(&mut self, other: Missing) {
+        self.cells += other.cells;
+        self.panels += other.panels;
+        self.shards.extend(other.shards);
+        self.of = self.of.max(other.of);
+        self.lines.extend(other.lines);
+    }
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shards: Vec<String> = self.shards.iter().map(|k| k.to_string()).collect();
+        write!(
+            f,
+            "cannot merge: the cache lacks {} grid cell(s) and {} coherence panel(s), owned by \
+             shard(s) {} of {}; run them again (what they finished is skipped), then merge:",
+            self.cells,
+            self.panels,
+            shards.join(", "),
+            self.of
+        )?;
+        for line in &self.lines {
+            write!(f, "\n  {line}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Missing {}
 
 /// How the unlearning runs of a grid advance (`--batching`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -140,8 +219,24 @@ pub fn run_all(paths: &[PathBuf], ctx: &Context) -> Result<()> {
 }
 
 /// Runs each of `files` in turn, printing what each wrote (stdout) and how long it took
-/// (stderr, unless quiet).
+/// (stderr, unless quiet). Under `--merge N` checks every file's cache first (nothing is
+/// computed or written while anything is missing).
 pub fn run_all_files(files: &[ConfigFile], ctx: &Context) -> Result<()> {
+    if let Part::Merge(shards) = ctx.part {
+        let check = Context {
+            part: Part::Check(shards),
+            ..ctx.clone()
+        };
+        let mut missing = Missing::default();
+        for file in files {
+            if let Err(e) = run_file(file, &check, &file.name) {
+                missing.extend(e.downcast::<Missing>()?);
+            }
+        }
+        if !missing.lines.is_empty() {
+            return Err(missing.into());
+        }
+    }
     let total = Instant::now();
     for (i, file) in files.iter().enumerate() {
         let start = Instant::now();
@@ -160,8 +255,12 @@ pub fn run_all_files(files: &[ConfigFile], ctx: &Context) -> Result<()> {
             println!("{}", path.display());
         }
     }
+    let what = match ctx.part {
+        Part::Shard(shard) => format!("shard {shard}"),
+        _ => "all figures".to_string(),
+    };
     ctx.mode.note(format!(
-        "all figures done in {:.1} s",
+        "{what} done in {:.1} s",
         total.elapsed().as_secs_f64()
     ));
     Ok(())
@@ -208,6 +307,12 @@ fn planned(ctx: &Context, file: &ConfigFile, plan: impl std::fmt::Display) -> bo
         println!("{}: {plan}", file.path.display());
     }
     ctx.dry_run
+}
+
+/// Whether a kind without a cache stops here: under `--dry-run` (printing `plan`), and in a
+/// shard or a merge's check (only a rendering run computes it).
+fn uncached_stops(ctx: &Context, file: &ConfigFile, plan: impl std::fmt::Display) -> bool {
+    planned(ctx, file, plan) || !ctx.part.renders()
 }
 
 fn kind_names() -> String {

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::render::Outputs;
 use super::spec::ConfigFile;
-use super::{Context, model_named, planned};
+use super::{Context, model_named, uncached_stops};
 use crate::backend::Backend;
 use crate::models::{Registered, WithModel};
 
@@ -179,7 +179,7 @@ pub fn run(file: &ConfigFile, ctx: &Context, label: &str) -> Result<Vec<PathBuf>
         models.iter().map(|m| m.name).collect::<Vec<_>>().join(", "),
         snrs.len()
     );
-    if planned(ctx, file, plan) {
+    if uncached_stops(ctx, file, plan) {
         return Ok(Vec::new());
     }
     // One job per (SNR, seed), in parallel; par_map keeps the job order, so the rows (and the

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::Context;
 use super::spec::ConfigFile;
-use crate::output::{create_dir, write_atomic, write_table};
+use crate::output::{clean_orphans, create_dir, write_atomic, write_table};
 
 /// One heatmap panel, whatever computed it (the linear Hessian test or real unlearning runs).
 pub struct Panel<'a> {
@@ -195,6 +195,7 @@ impl<'a> Outputs<'a> {
         let path = |ext: &str| self.ctx.out.join(format!("{stem}.{ext}"));
         let config = self.file.resolved(kind, resolved)?;
         create_dir(&self.ctx.out)?;
+        clean_orphans(&self.ctx.out)?;
         write_atomic(&path("png"), png)?;
         write_table(&path("csv"), table)?;
         write_atomic(&path("config.toml"), config.as_bytes())?;

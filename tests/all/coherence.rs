@@ -129,7 +129,7 @@ fn broken(
 fn a_missing_tensor_is_named() {
     broken(
         |data, _| data.retain(|t| t.0 != "y"),
-        &["missing tensor `y`"],
+        &["tensor `y` is missing"],
     );
 }
 
@@ -143,7 +143,10 @@ fn mismatched_shapes_are_named() {
 
 #[test]
 fn labels_outside_plus_minus_one_are_refused() {
-    broken(|data, _| data[1].2[3] = 0.5, &["`y`", "−1 or +1"]);
+    broken(
+        |data, _| data[1].2[3] = 0.5,
+        &["`y`", "−1 or +1", "found 0.5 at index 3"],
+    );
 }
 
 #[test]
@@ -171,7 +174,7 @@ fn a_file_that_is_not_safetensors_is_refused() {
             "--weights",
             weights.to_str().unwrap(),
         ],
-        &["not a safetensors file"],
+        &["data.safetensors", "is not a valid safetensors file"],
     );
     assert!(Path::new(&bad).exists());
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 use crate::cli::{fails_with, frontier, ok, text};
 
 /// A 2 × 2 grid (B ∈ {1, 2} × α ∈ {0, 1}), 2 seeds, 15 steps, on n = 24 samples.
-const TINY: &str = r#"
+pub const TINY: &str = r#"
 kind = "grid"
 model = "cnn"
 stem = "tiny"
@@ -37,7 +37,7 @@ step = { eta = 0.5, alpha = 0.5, batch_retain = 2, sampling = "without" }
 
 /// The arguments of `frontier sweep` on `config` (written to `dir/<name>.toml`) into `dir/out`
 /// with the cache in `dir/runs`.
-fn sweep_args(dir: &Path, name: &str, config: &str) -> Vec<String> {
+pub fn sweep_args(dir: &Path, name: &str, config: &str) -> Vec<String> {
     std::fs::write(dir.join(format!("{name}.toml")), config).unwrap();
     let path = |p: &Path| p.to_str().unwrap().to_string();
     [

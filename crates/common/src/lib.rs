@@ -1,7 +1,8 @@
 //! `frontier-common`: the small pieces every `frontier` crate shares, with no dependency on
-//! the others: atomic file writes ([`write_atomic`]), the one CSV writer ([`Table`]), a
-//! deterministic parallel map ([`par_map`]), mean ± sd ([`Stat`]) and the progress callback
-//! long computations report through ([`Progress`]).
+//! the others: atomic file writes safe on shared folders ([`write_atomic`], [`write_new`],
+//! [`clean_orphans`]), the one CSV writer ([`Table`]), a deterministic parallel map
+//! ([`par_map`]), mean ± sd ([`Stat`]) and the progress callback long computations report
+//! through ([`Progress`]).
 
 mod atomic;
 mod parallel;
@@ -10,7 +11,7 @@ mod record;
 mod stat;
 mod table;
 
-pub use atomic::write_atomic;
+pub use atomic::{ORPHAN_AGE, clean_orphans, write_atomic, write_new};
 pub use parallel::{par_map, resolve_threads};
 pub use progress::{Progress, Silent};
 pub use record::record_of;

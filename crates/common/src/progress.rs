@@ -11,6 +11,9 @@ pub trait Progress: Sync {
     fn stage(&self, _what: &str) {}
     /// `units` more units are done.
     fn advance(&self, units: usize);
+    /// Something went wrong and was handled (e.g. a corrupt cache file, recomputed): one line
+    /// for the user, which the caller shows even when it shows no progress.
+    fn warn(&self, _line: &str) {}
 }
 
 /// Reports nothing.

@@ -2,6 +2,8 @@
 //! f(W, x) = F_{+1}(W_{+1}, x) − F_{−1}(W_{−1}, x), F_j = (1/m) Σ_r Σ_p ReLU(⟨w_{j,r}, x^(p)⟩),
 //! with 2m filters in R^d and the second layer fixed at ±1/m.
 
+use std::collections::BTreeMap;
+
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor, activation::relu};
 use rand::{Rng, SeedableRng};
@@ -9,10 +11,9 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use serde::{Deserialize, Serialize};
 
-use crate::data::DataConfig;
 use crate::error::{Result, invalid};
 use crate::loss::Loss;
-use crate::model::Model;
+use crate::model::{Model, ParamBlock};
 use crate::spec::ModelSpec;
 use crate::tensor::{Precision, tensor_from};
 
@@ -85,8 +86,16 @@ impl CnnConfig {
 impl ModelSpec for CnnConfig {
     type Model = Cnn;
 
-    fn init(&self, data: &DataConfig, device: &Device, precision: Precision) -> Result<Cnn> {
-        CnnConfig::init(self, data.d, device, precision)
+    fn init_input(&self, input: [usize; 2], device: &Device, precision: Precision) -> Result<Cnn> {
+        CnnConfig::init(self, input[1], device, precision)
+    }
+
+    /// m from the first dimension of `w_pos`.
+    fn fit_param_shapes(&self, shapes: &BTreeMap<String, Vec<usize>>) -> Self {
+        match shapes.get("w_pos").and_then(|s| s.first()) {
+            Some(&m) => Self { m, ..self.clone() },
+            None => self.clone(),
+        }
     }
 
     fn with_seed(&self, seed: u64) -> Self {
@@ -201,6 +210,15 @@ impl Model for Cnn {
     /// ReLU with a fixed second layer: f is piecewise linear in w, ∇²f = 0 off the kinks.
     fn rank_one_hessians(&self) -> bool {
         true
+    }
+
+    /// `w_pos` [m, d], `w_neg` [m, d].
+    fn param_blocks(&self) -> Vec<ParamBlock> {
+        let (m, d) = self.dims();
+        vec![
+            ParamBlock::new("w_pos", vec![m, d]),
+            ParamBlock::new("w_neg", vec![m, d]),
+        ]
     }
 
     fn params(&self) -> Tensor<1> {

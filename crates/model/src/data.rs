@@ -184,7 +184,7 @@ pub struct Dataset {
     pub x_test: Vec<f64>,
     /// Test labels ±1, \[n_test\].
     pub y_test: Vec<f64>,
-    /// The signal vector μ, \[d\].
+    /// The signal vector μ, \[d\] (empty for data read from a file).
     pub mu: Vec<f64>,
     /// Number of patches P.
     pub patches: usize,

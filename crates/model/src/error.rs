@@ -21,6 +21,25 @@ pub enum ModelError {
         /// The shape that was given.
         got: String,
     },
+    /// A data or weights file cannot be used as a whole (unreadable, not safetensors, a header
+    /// that does not match the data, mixed float dtypes).
+    #[error("{path}: {reason}")]
+    File {
+        /// The file, as given.
+        path: String,
+        /// What is wrong, once.
+        reason: String,
+    },
+    /// One tensor of a file cannot be used (missing, unknown, wrong dtype, shape or values).
+    #[error("{path}: tensor `{tensor}` {reason}")]
+    Tensor {
+        /// The file, as given.
+        path: String,
+        /// The tensor's name in the file.
+        tensor: String,
+        /// What is wrong, once.
+        reason: String,
+    },
 }
 
 /// Result alias of the model crate.

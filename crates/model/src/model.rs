@@ -18,6 +18,35 @@ use burn::tensor::Tensor;
 
 use crate::loss::Loss;
 
+/// One named block of a model's flat parameter vector (e.g. a layer's weight matrix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamBlock {
+    /// Its name, e.g. "conv1.weight".
+    pub name: String,
+    /// Its shape; the block holds shape.iter().product() parameters.
+    pub shape: Vec<usize>,
+}
+
+impl ParamBlock {
+    /// A block named `name` of shape `shape`.
+    pub fn new(name: &str, shape: Vec<usize>) -> Self {
+        Self {
+            name: name.to_string(),
+            shape,
+        }
+    }
+
+    /// Number of parameters in the block.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Whether the block holds no parameter.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// A binary classifier with a score f(w, x) that probes and trainers can differentiate.
 pub trait Model: Clone {
     /// A short name, e.g. "cnn".
@@ -33,6 +62,13 @@ pub trait Model: Clone {
     /// false (the safe answer: claiming rank one for a curved model gives wrong predictions).
     fn rank_one_hessians(&self) -> bool {
         false
+    }
+
+    /// The named blocks of the flat parameter vector, in the order of [`Model::params`]
+    /// (their sizes sum to p): what weights files store, one tensor per block. Default: one
+    /// block `params` \[p\].
+    fn param_blocks(&self) -> Vec<ParamBlock> {
+        vec![ParamBlock::new("params", vec![self.param_count()])]
     }
 
     /// The parameters as one flat vector, \[p\].
@@ -54,6 +90,19 @@ pub trait Model: Clone {
     /// Default: one autodiff backward per sample (the slow, always-correct fallback).
     fn score_grads(&self, x: Tensor<3>) -> Tensor<2> {
         autodiff_score_grads(self, x)
+    }
+
+    /// Scores \[n\] and per-sample score gradients [n, p] at parameters `w` \[p\] on the smooth
+    /// piece of the model that its own parameters lie on, for x [n, P, d]. For a model that
+    /// is piecewise polynomial in w (ReLU networks) this is the polynomial the model equals
+    /// near its own parameters, with every ReLU gate 1{z > 0} held as it is there: central
+    /// finite differences of these gradients then give the exact (almost-everywhere) Hessian,
+    /// with no kink crossed by the perturbation (the generic curvature path uses them).
+    /// Default: the scores and gradients at `w` (exact for models that are smooth in w).
+    fn piece_grads(&self, w: Tensor<1>, x: Tensor<3>) -> (Tensor<1>, Tensor<2>) {
+        let mut at = self.clone();
+        at.set_params(w);
+        (at.scores(x.clone()), at.score_grads(x))
     }
 
     /// Gradient of the weighted loss Σ_i ω_i ℓ(f(w, x_i), y_i) in w, \[p\]; x [n, P, d], y and

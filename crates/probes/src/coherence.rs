@@ -203,7 +203,7 @@ pub struct Coherence {
     /// Not a measure of memorisation: for mutually orthogonal rank-one curvature of equal
     /// scale (σ = 1) S^U is the weighted adjacency of the n_r × n_f rook graph (pairs that
     /// share a sample are coupled) and σ_U = (√((1−α)² + α²) + (1−α)(n_f − 1) + α(n_r − 1)) /
-    /// max(1−α, α) ≈ n_r + n_f.
+    /// max(1−α, α) ≈ n_r + n_f. NaN (not computed) when n_r·n_f > [`PAIR_LIMIT`].
     pub sigma_u: f64,
     /// The signed version: b = −α, so the squared entries of S^U are tr(A_(r,f) A_(r',f'))
     /// for A_(r,f) = (1−α)H_r − αH_f (negative ones clamped to 0 before the square root),
@@ -269,6 +269,8 @@ pub fn try_coherence(gram: &CurvatureGram, alpha: f64) -> Result<Coherence> {
     };
     let (sigma_u, sigma_u_signed) = if n_r == 0 || n_f == 0 {
         (0.0, 0.0)
+    } else if n_r * n_f > PAIR_LIMIT {
+        (f64::NAN, f64::NAN)
     } else {
         (
             pair_coherence(gram, alpha, false)?,
@@ -284,6 +286,14 @@ pub fn try_coherence(gram: &CurvatureGram, alpha: f64) -> Result<Coherence> {
         sigma_u_signed,
     })
 }
+
+/// The most (retain, forget) pairs N = n_r·n_f for which [`try_coherence`] computes σ_U and
+/// σ_U_signed. The pair matrix S^U is never formed, but its entries
+/// sqrt(a²K_rr' + ab(K_rf' + K_fr') + b²K_ff') do not factor, so each matvec costs O(N²): at
+/// N = 10,000 about 10⁸ operations, at the digits' N ≈ 1,300·144 ≈ 190,000 about 4·10¹⁰ per
+/// matvec, hours for a report. Above the limit they are NaN (reported as not computed);
+/// [`pair_coherence`] still computes them on request.
+pub const PAIR_LIMIT: usize = 10_000;
 
 /// σ_U alone (`signed` = false) or σ_U_signed (true) at mixing weight α, as in
 /// [`try_coherence`]: for callers that need only the pair coherence (one pair solve instead of

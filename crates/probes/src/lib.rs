@@ -31,7 +31,7 @@ pub mod solvers;
 pub mod weights;
 
 pub use coherence::{
-    Coherence, CurvatureGram, PairSpectra, coherence, pair_coherence, try_coherence,
+    Coherence, CurvatureGram, PAIR_LIMIT, PairSpectra, coherence, pair_coherence, try_coherence,
 };
 pub use error::{Error, Result};
 pub use generic::{

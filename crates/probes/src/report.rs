@@ -32,9 +32,10 @@ pub struct CoherenceReport {
     pub sigma_f: f64,
     /// σ_RF, between retain and forget.
     pub sigma_rf: f64,
-    /// σ_U, the pair coherence over (r, f) pairs with magnitudes a = 1−α, b = α.
+    /// σ_U, the pair coherence over (r, f) pairs with magnitudes a = 1−α, b = α; NaN (not
+    /// computed) when n_r·n_f exceeds [`crate::PAIR_LIMIT`].
     pub sigma_u: f64,
-    /// σ_U with signed b = −α, negative squared entries clamped to 0.
+    /// σ_U with signed b = −α, negative squared entries clamped to 0; NaN like `sigma_u`.
     pub sigma_u_signed: f64,
     /// λ_max(H).
     pub lambda_max_h: f64,

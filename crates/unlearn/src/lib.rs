@@ -15,8 +15,9 @@
 //! - [`escape`]: the inputs of the finite-budget escape rule at w* (margins, forget gradient
 //!   norms, cos(∇L_R, ∇L_F), α_drift) and T̂_esc;
 //! - [`grid`]: grids over one or two of {B, B_f, α, SNR, η, step budget, n_f, forget
-//!   fraction, forget kind, loss, label noise} with repetitions, cached and resumable in a
-//!   [`cache::Store`] the caller passes in;
+//!   fraction, forget kind, loss, label noise} with repetitions, cached (verified) and
+//!   resumable in a [`cache::Store`] the caller passes in, splittable among processes
+//!   ([`grid::Shard`]);
 //! - [`seeds`]: every random stream derived from (seed, cell, rep).
 //!
 //! Everything random comes from `rand_chacha` streams on the host, never from the backend
@@ -38,12 +39,12 @@ pub mod setup;
 pub mod update;
 
 pub use batch::{BatchRun, StepBench, bench_step, unlearn_many};
-pub use cache::{RunDir, Store, config_hash};
+pub use cache::{Entry, RunDir, Store, config_hash};
 pub use error::{Error, Result};
 pub use escape::EscapeInputs;
 pub use grid::{
     Axis, AxisValue, CellRecord, CellSummary, Criterion, Grid, GridConfig, GridOptions, Param,
-    run_grid,
+    Shard, run_grid,
 };
 pub use ks::{KsTest, ks_test};
 pub use mia::{attack_strength, auc, null_strength_95};

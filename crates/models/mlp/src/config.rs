@@ -1,7 +1,9 @@
 //! The MLP's configuration (the `[model]` section of a config file when `model = "mlp"`).
 
 use burn::tensor::Device;
-use frontier_model::{DataConfig, ModelSpec, Precision, tensor_from};
+use std::collections::BTreeMap;
+
+use frontier_model::{ModelSpec, Precision, tensor_from};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
@@ -106,18 +108,24 @@ impl MlpConfig {
 impl ModelSpec for MlpConfig {
     type Model = Mlp;
 
-    fn init(
+    fn init_input(
         &self,
-        data: &DataConfig,
+        input: [usize; 2],
         device: &Device,
         precision: Precision,
     ) -> frontier_model::Result<Mlp> {
-        Ok(MlpConfig::init(
-            self,
-            [data.patches, data.d],
-            device,
-            precision,
-        )?)
+        Ok(MlpConfig::init(self, input, device, precision)?)
+    }
+
+    /// h from the first dimension of `w`.
+    fn fit_param_shapes(&self, shapes: &BTreeMap<String, Vec<usize>>) -> Self {
+        match shapes.get("w").and_then(|s| s.first()) {
+            Some(&hidden) => Self {
+                hidden,
+                ..self.clone()
+            },
+            None => self.clone(),
+        }
     }
 
     fn with_seed(&self, seed: u64) -> Self {
@@ -139,7 +147,7 @@ impl ModelSpec for MlpConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use frontier_model::Model;
+    use frontier_model::{DataConfig, Model};
 
     #[test]
     fn validate_names_the_field() {

@@ -5,7 +5,7 @@
 
 use burn::module::{Module, Param};
 use burn::tensor::Tensor;
-use frontier_model::{Loss, Model};
+use frontier_model::{Loss, Model, ParamBlock};
 
 use crate::activation::Activation;
 
@@ -120,6 +120,16 @@ impl Model for Mlp {
     fn param_count(&self) -> usize {
         let (h, dim) = self.dims();
         h * (dim + 2)
+    }
+
+    /// `w` [h, D], `b` \[h\], `v` \[h\].
+    fn param_blocks(&self) -> Vec<ParamBlock> {
+        let (h, dim) = self.dims();
+        vec![
+            ParamBlock::new("w", vec![h, dim]),
+            ParamBlock::new("b", vec![h]),
+            ParamBlock::new("v", vec![h]),
+        ]
     }
 
     fn params(&self) -> Tensor<1> {

@@ -77,21 +77,19 @@ impl<'a, M: Model> FdProblem<'a, M> {
         self.w.len()
     }
 
-    /// A copy of the model with parameters `w` (length p).
-    fn model_at(&self, w: &[f64]) -> M {
-        let mut model = self.model.clone();
+    /// The parameters `w` as an f64 tensor on the data's device.
+    fn device_params(&self, w: &[f64]) -> Tensor<1> {
         let data = TensorData::new(w.to_vec(), [w.len()]);
-        model.set_params(Tensor::from_data(data, (&self.x.device(), DType::F64)));
-        model
+        Tensor::from_data(data, (&self.x.device(), DType::F64))
     }
 
     /// Per-sample loss gradients ∇_w ℓ_i = ℓ'_i ∇_w f(x_i) at parameters `w` for inputs
-    /// x [m, P, d] and labels y \[m\] → [m, p] (on the model's device).
+    /// x [m, P, d] and labels y \[m\] → [m, p] (on the model's device), on the smooth piece
+    /// of the model at w* ([`Model::piece_grads`]: no ReLU kink is crossed).
     fn sample_grads(&self, w: &[f64], x: Tensor<3>, y: Tensor<1>) -> Tensor<2> {
         let m = y.dims()[0];
-        let model = self.model_at(w);
-        let d1 = self.loss.d1(model.scores(x.clone()), y);
-        model.score_grads(x) * d1.reshape([m, 1])
+        let (f, g) = self.model.piece_grads(self.device_params(w), x);
+        g * self.loss.d1(f, y).reshape([m, 1])
     }
 
     /// w* + s·v.
@@ -145,19 +143,17 @@ impl<'a, M: Model> FdProblem<'a, M> {
     }
 
     /// Σ_i ω_i H_i (e.g. H or H_α, weights from [`crate::weights`]) as a finite-difference
-    /// operator over the model's weighted loss gradient ([`Model::loss_grad`]).
+    /// operator over the weighted loss gradient Σ_i ω_i ∇ℓ_i on the model's smooth piece at
+    /// w* (one [1, n] × [n, p] product of the per-sample gradients).
     pub(crate) fn weighted_operator(
         &self,
         weights: &[f64],
     ) -> Result<FiniteDifferenceHvp<impl Fn(&[f64]) -> Vec<f64> + '_>> {
-        let weights = self.device_vector(weights);
+        let n = weights.len();
+        let weights = self.device_vector(weights).reshape([1, n]);
         let grad = move |w: &[f64]| {
-            to_f64(self.model_at(w).loss_grad(
-                self.loss,
-                self.x.clone(),
-                self.y.clone(),
-                weights.clone(),
-            ))
+            let rows = self.sample_grads(w, self.x.clone(), self.y.clone());
+            to_f64(weights.clone().matmul(rows))
         };
         FiniteDifferenceHvp::with_relative_step(grad, self.w.clone(), self.eps)
     }
@@ -171,6 +167,11 @@ impl<'a, M: Model> FdProblem<'a, M> {
             self.device_vector(weights),
         );
         to_f64(g).iter().map(|a| a * a).sum::<f64>().sqrt()
+    }
+
+    /// A vector of length p as a [p, 1] column on the data's device.
+    pub(crate) fn column(&self, v: &[f64]) -> Tensor<2> {
+        self.device_vector(v).reshape([v.len(), 1])
     }
 
     /// A length-n f64 vector on the data's device.

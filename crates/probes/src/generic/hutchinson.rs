@@ -20,8 +20,16 @@ const SE_BATCHES: usize = 10;
 pub struct HutchinsonGram {
     /// K = the mean of (H_i v)·(H_j v) over the probes; λ_max(H_i) by Lanczos (or the dense
     /// path for p ≤ [`crate::solvers::DENSE_LIMIT`]) on each sample's finite-difference
-    /// operator; pair spectra [`PairSpectra::UpperBound`].
+    /// operator for the samples that can hold the maximum of their set (see `solved`), the
+    /// largest Rayleigh quotient vᵀH_i v/‖v‖² over the probes (a lower bound) for the others;
+    /// pair spectra [`PairSpectra::UpperBound`].
     pub gram: CurvatureGram,
+    /// Whether λ_max(H_i) was solved (true) or is the Rayleigh lower bound (false). Samples
+    /// are solved in decreasing order of √(K_ii + 3 SE(K_ii)) ≥ ‖H_i‖_F ≥ λ_max(H_i) until no
+    /// bound left in the set exceeds the largest λ solved, so the maximum over R and over F
+    /// (all the coherence numbers use) is exact unless a K_ii estimate is off by more than
+    /// three standard errors.
+    pub solved: Vec<bool>,
     /// Standard error of each entry of K (n×n): sample standard deviation over the probes /
     /// √probes.
     pub k_std_error: DMatrix<f64>,
@@ -60,9 +68,15 @@ impl HutchinsonGram {
         let mut batch_sizes = vec![0usize; batches];
         let (mut mean, mut m2) = (DMatrix::zeros(n, n), DMatrix::zeros(n, n)); // Welford
         let (mut t_mean, mut t_m2) = (0.0, 0.0);
+        // max over probes of the Rayleigh quotient vᵀH_i v / ‖v‖², a lower bound on λ_max(H_i)
+        let mut rayleigh = vec![f64::NEG_INFINITY; n];
         for k in 0..probes {
             let v = rademacher(p, &mut rng);
             let rows = problem.hvp_rows(&v); // [n, p], row i = H_i v
+            let quotients = to_f64(rows.clone().matmul(problem.column(&v)));
+            for (r, q) in rayleigh.iter_mut().zip(quotients) {
+                *r = r.max(q / p as f64);
+            }
             let kk = DMatrix::from_row_slice(
                 n,
                 n,
@@ -97,11 +111,27 @@ impl HutchinsonGram {
             ..lanczos.clone()
         };
         let mut converged = true;
-        let mut lambda_max = Vec::with_capacity(n);
-        for i in 0..n {
-            let solve = extreme_eigenvalues(&problem.sample_operator(i)?, &options);
-            converged &= solve.converged;
-            lambda_max.push(solve.top.first().copied().unwrap_or(0.0));
+        let mut lambda_max = rayleigh;
+        let mut solved = vec![false; n];
+        // Only the largest λ_max(H_i) of R and of F enter the coherence numbers. Solve samples
+        // in decreasing order of the upper bound ‖H_i‖_F = √K_ii (its estimate plus three
+        // standard errors) and stop in each set once no bound left exceeds the largest λ
+        // solved; the others keep their Rayleigh lower bound.
+        for range in [0..n_retain, n_retain..n] {
+            let bound = |i: usize| (mean[(i, i)] + 3.0 * k_std_error[(i, i)]).max(0.0).sqrt();
+            let mut order: Vec<usize> = range.collect();
+            order.sort_by(|&a, &b| bound(b).total_cmp(&bound(a)));
+            let mut best = f64::NEG_INFINITY;
+            for i in order {
+                if bound(i) <= best {
+                    break;
+                }
+                let solve = extreme_eigenvalues(&problem.sample_operator(i)?, &options);
+                converged &= solve.converged;
+                lambda_max[i] = solve.top.first().copied().unwrap_or(0.0);
+                solved[i] = true;
+                best = best.max(lambda_max[i]);
+            }
         }
         Ok(Self {
             gram: CurvatureGram {
@@ -110,6 +140,7 @@ impl HutchinsonGram {
                 n_retain,
                 pairs: PairSpectra::UpperBound,
             },
+            solved,
             k_std_error,
             trace_h: t_mean,
             trace_h_std_error: (t_m2 / denom).max(0.0).sqrt(),

@@ -1,10 +1,9 @@
-//! Running a grid: which cells are pending (the rest come from the cache), preparing the
-//! setups they need (pre-training, retrain reference, linearisation at w*), running every
-//! repetition of every pending cell (batched or one model at a time), and storing each
-//! finished cell.
+//! Running a grid: which of its shard's cells are pending (the rest come from the cache,
+//! verified), the setups they need (from the store's shared setups or pre-trained, then the
+//! linearisation at w*), every repetition of every pending cell (batched or one model at a
+//! time), and storing each finished cell.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::tensor::Device;
@@ -14,17 +13,21 @@ use serde::Serialize;
 
 use super::config::GridConfig;
 use super::records::{AtOptimum, CellRecord, RepRecord};
+use super::setups::{self, setup_key};
+use super::shard::{Shard, owners};
 use super::view::Grid;
 use crate::batch::{BatchRun, unlearn_many};
-use crate::cache::Store;
-use crate::error::{Error, Result};
+use crate::cache::{Entry, RunDir, Store};
+use crate::error::Result;
 use crate::predict::{HessianMethod, Linearised, Query};
 use crate::run::{RunOutcome, unlearn};
 use crate::seeds;
 use crate::setup::{Setup, SetupConfig};
 
-/// Bump when the meaning of a cached cell changes: old caches are then not reused.
-const CACHE_FORMAT: u32 = 5;
+/// Bump when the meaning of a cached cell changes: old caches are then not reused. (3: the
+/// deletion metrics and label; 4: cells in verified envelopes, setups shared through the store;
+/// 5: the verdict engine's predictions, T̂_esc and the residuals at w* per seed; 6: both.)
+const CACHE_FORMAT: u32 = 6;
 
 /// How to run a grid.
 #[derive(Clone, Copy)]
@@ -35,10 +38,14 @@ pub struct GridOptions<'a> {
     /// snr=0.05").
     pub label: &'a str,
     /// Told the grid's units of work (setups to prepare + cells to compute) and each one
-    /// finished.
+    /// finished, and warned (one line each) of every cache file that is not used because it
+    /// is truncated, corrupt, edited or copied from elsewhere.
     pub progress: &'a dyn Progress,
-    /// Recompute (and overwrite) cached cells.
+    /// Recompute (and overwrite) the cached cells of this shard and the setups they need.
     pub force: bool,
+    /// The cells this call computes ([`owners`] of the shard's index); the other cells are
+    /// only read from the cache. [`Shard::WHOLE`]: every cell.
+    pub shard: Shard,
     /// Compute at most this many new cells, then stop (the grid is then incomplete; a
     /// re-run continues). For tests and time-boxed runs.
     pub max_cells: Option<usize>,
@@ -51,14 +58,15 @@ pub struct GridOptions<'a> {
 }
 
 impl<'a> GridOptions<'a> {
-    /// Cache in `store`, labelled `label`, progress to `progress`; no force, no limit, all
-    /// cores, batched.
+    /// Cache in `store`, labelled `label`, progress to `progress`; no force, the whole grid,
+    /// no limit, all cores, batched.
     pub fn new(store: &'a Store, label: &'a str, progress: &'a dyn Progress) -> Self {
         GridOptions {
             store,
             label,
             progress,
             force: false,
+            shard: Shard::WHOLE,
             max_cells: None,
             threads: 0,
             batched: true,
@@ -85,9 +93,13 @@ fn cell_name(cell: usize) -> String {
     format!("cell_{cell:05}")
 }
 
-/// Runs (or resumes) the grid `cfg` on `device`, caching every finished cell. Predictions
-/// (when enabled) need per-sample Hessians the model can give ([`HessianMethod::choose`]);
-/// when it cannot, the grid has none and says why in [`Grid::predictions_skipped`].
+/// Runs (or resumes) the cells of `opts.shard` of the grid `cfg` on `device`, caching every
+/// finished cell, and returns the grid with every cell the cache holds (other shards' too).
+/// A cached cell of the shard is reused when it verifies (see [`crate::cache`]) and holds
+/// its own indices; otherwise it is reported through `opts.progress` and computed again.
+/// Predictions (when enabled) need per-sample Hessians the model can give
+/// ([`HessianMethod::choose`]); when it cannot, the grid has none and says why in
+/// [`Grid::predictions_skipped`].
 pub fn run_grid<C: ModelSpec>(
     cfg: &GridConfig<C>,
     device: &Device,
@@ -104,10 +116,23 @@ pub fn run_grid<C: ModelSpec>(
         },
     )?;
     let total = cfg.cells();
+    let owner = owners(cfg, opts.shard.count())?;
     let mut pending = Vec::new();
-    for cell in 0..total {
-        if opts.force || dir.load::<CellRecord>(&cell_name(cell))?.is_none() {
-            pending.push(cell);
+    // Cells whose file must be replaced (rejected, or `force`); the others are written only
+    // if no other process wrote them first.
+    let mut replace = vec![opts.force; total];
+    for cell in (0..total).filter(|&c| owner[c] == opts.shard.index()) {
+        match load_cell(&dir, cfg, cell)? {
+            Entry::Found(_) if !opts.force => {}
+            Entry::Rejected(why) => {
+                opts.progress.warn(&format!(
+                    "cache: {}: {why}; not used",
+                    dir.file(&cell_name(cell)).display()
+                ));
+                replace[cell] = true;
+                pending.push(cell);
+            }
+            _ => pending.push(cell),
         }
     }
     pending.truncate(opts.max_cells.unwrap_or(usize::MAX));
@@ -119,19 +144,12 @@ pub fn run_grid<C: ModelSpec>(
             needed.insert(setup_key(&setup)?, setup);
         }
     }
-    let needed: Vec<(String, SetupConfig<C>)> = needed.into_iter().collect();
+    let (keys, configs): (Vec<String>, Vec<SetupConfig<C>>) = needed.into_iter().unzip();
     let progress = opts.progress;
-    progress.start(needed.len() + pending.len());
+    progress.start(keys.len() + pending.len());
     progress.stage("pre-training");
     let started = Instant::now();
-    let setups = if opts.batched {
-        let configs: Vec<SetupConfig<C>> = needed.iter().map(|(_, s)| s.clone()).collect();
-        SetupConfig::prepare_many(&configs, device)?
-    } else {
-        par_map(needed.len(), opts.threads, |i| needed[i].1.prepare(device))
-            .into_iter()
-            .collect::<Result<Vec<_>>>()?
-    };
+    let setups = setups::prepare(&configs, device, opts)?;
     let linearised = par_map(setups.len(), opts.threads, |i| {
         let setup = &setups[i];
         let linearised = method
@@ -150,15 +168,17 @@ pub fn run_grid<C: ModelSpec>(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let prepared: BTreeMap<&str, &Prepared<C::Model>> = needed
-        .iter()
-        .map(|(k, _)| k.as_str())
-        .zip(&prepared)
-        .collect();
+    let prepared: BTreeMap<&str, &Prepared<C::Model>> =
+        keys.iter().map(String::as_str).zip(&prepared).collect();
     let setup_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let finish = |k: usize, record: CellRecord| {
-        dir.store(&cell_name(pending[k]), &record)?;
+        let (cell, name) = (pending[k], cell_name(pending[k]));
+        if replace[cell] {
+            dir.store(&name, &record)?;
+        } else {
+            dir.store_new(&name, &record)?;
+        }
         progress.advance(1);
         Ok(())
     };
@@ -173,7 +193,7 @@ pub fn run_grid<C: ModelSpec>(
         .collect::<Result<()>>()?;
     }
     let cells = (0..total)
-        .map(|cell| dir.load::<CellRecord>(&cell_name(cell)))
+        .map(|cell| Ok(load_cell(&dir, cfg, cell)?.found()))
         .collect::<Result<Vec<_>>>()?;
     Ok(Grid {
         config: cfg.clone(),
@@ -183,6 +203,24 @@ pub fn run_grid<C: ModelSpec>(
         setup_seconds,
         cells_seconds: started.elapsed().as_secs_f64(),
         dir: dir.path().to_path_buf(),
+    })
+}
+
+/// Cell `cell` of `cfg` from `dir`, verified by the cache and rejected unless it holds its
+/// own indices and axis values.
+fn load_cell<C>(dir: &RunDir, cfg: &GridConfig<C>, cell: usize) -> Result<Entry<CellRecord>> {
+    let (ix, iy) = (cell % cfg.nx(), cell / cfg.nx());
+    Ok(match dir.load::<CellRecord>(&cell_name(cell))? {
+        Entry::Found(r) if (r.ix, r.iy) != (ix, iy) => Entry::Rejected(format!(
+            "holds cell (ix, iy) = ({}, {}), expected ({ix}, {iy})",
+            r.ix, r.iy
+        )),
+        Entry::Found(r)
+            if r.x != cfg.x.values[ix] || r.y != cfg.y.as_ref().map(|y| y.values[iy].clone()) =>
+        {
+            Entry::Rejected("holds other axis values than its cell's".into())
+        }
+        entry => entry,
     })
 }
 
@@ -199,14 +237,6 @@ fn prediction_method<C: ModelSpec>(
     Ok(match HessianMethod::choose(&cfg.setup.init(device)?) {
         Ok(method) => (Some(method), None),
         Err(reason) => (None, Some(reason)),
-    })
-}
-
-/// The in-memory key of a setup: its JSON.
-fn setup_key<C: ModelSpec>(setup: &SetupConfig<C>) -> Result<String> {
-    serde_json::to_string(setup).map_err(|source| Error::Json {
-        path: PathBuf::from("<setup>"),
-        source,
     })
 }
 

@@ -2,7 +2,7 @@
 //! model at a time, boundaries, and the rank-one predictions against recorded values.
 
 use burn::tensor::Device;
-use frontier_common::Silent;
+use frontier_common::{Progress, Silent};
 use frontier_model::Precision;
 use frontier_stability::{Rule, Verdict};
 
@@ -332,4 +332,138 @@ fn a_one_axis_grid_is_row_zero_of_the_two_axis_grid() {
             "cell {ix}"
         );
     }
+}
+
+/// A 3 × 3 grid (B ∈ {1, 2, 3} × α ∈ {0, 0.5, 1}), 2 seeds: 9 cells, a multiple of neither 2
+/// nor 7.
+fn nine_cells() -> GridConfig {
+    let mut cfg = config(21);
+    cfg.x = Axis::numbers(Param::Batch, vec![1.0, 2.0, 3.0]);
+    cfg.y = Some(Axis::numbers(Param::Alpha, vec![0.0, 0.5, 1.0]));
+    cfg
+}
+
+/// Runs shard `shard` of `cfg` one model at a time (the CPU default) into `store`.
+fn run_shard(cfg: &GridConfig, store: &Store, shard: Shard, progress: &dyn Progress) -> Grid {
+    let opts = GridOptions {
+        shard,
+        batched: false,
+        ..GridOptions::new(store, "test", progress)
+    };
+    run_grid(cfg, &Device::flex(), &opts).unwrap()
+}
+
+/// The cell files in `grid`'s folder.
+fn cell_files(grid: &Grid) -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(&grid.dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("cell_"))
+        .collect()
+}
+
+/// Shards 1..N of a grid, run one after the other into one store, compute every cell exactly
+/// once (each shard adds exactly the files of the cells it owns, and counts them as
+/// computed), for N = 1, 2, 3, 7; together they give the unsharded grid's CSV byte for byte.
+#[test]
+fn shards_compute_every_cell_once_and_merge_to_the_unsharded_csv() {
+    let cfg = nine_cells();
+    let whole_dir = tempfile::tempdir().unwrap();
+    let whole = run_shard(&cfg, &Store::at(whole_dir.path()), Shard::WHOLE, &Silent);
+    assert_eq!(whole.computed, 9);
+    for n in [1, 2, 3, 7] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::at(dir.path());
+        let owner = owners(&cfg, n).unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for k in 1..=n {
+            let grid = run_shard(&cfg, &store, Shard::new(k, n).unwrap(), &Silent);
+            let owned: std::collections::BTreeSet<String> = (0..9)
+                .filter(|&c| owner[c] == k)
+                .map(|c| format!("cell_{c:05}.json"))
+                .collect();
+            assert_eq!(grid.computed, owned.len(), "N = {n}, shard {k}");
+            let files = cell_files(&grid);
+            let new: std::collections::BTreeSet<String> =
+                files.difference(&seen).cloned().collect();
+            assert_eq!(new, owned, "N = {n}, shard {k} adds its own cells");
+            seen = files;
+        }
+        assert_eq!(seen.len(), 9, "N = {n}");
+        let merged = run_shard(&cfg, &store, Shard::WHOLE, &Silent);
+        assert_eq!(merged.computed, 0, "N = {n}: all cached");
+        assert_eq!(csv_of(&merged), csv_of(&whole), "N = {n}");
+    }
+}
+
+/// Collects the warnings a grid reports.
+#[derive(Default)]
+struct Warnings(std::sync::Mutex<Vec<String>>);
+
+impl Progress for Warnings {
+    fn start(&self, _total: usize) {}
+    fn advance(&self, _units: usize) {}
+    fn warn(&self, line: &str) {
+        self.0.lock().unwrap().push(line.to_string());
+    }
+}
+
+/// A cell copied over another, an edited cell and a truncated cell are each reported (one
+/// line naming the file) and recomputed, those three cells only, and the grid comes out
+/// byte-identical; so does a damaged setup file. Orphan temporaries go, a sound run leaves
+/// no warning.
+#[test]
+fn damaged_cells_and_setups_are_reported_and_recomputed_alone() {
+    let cfg = nine_cells();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::at(dir.path());
+    let first = run_shard(&cfg, &store, Shard::WHOLE, &Silent);
+    let expected = csv_of(&first);
+    let file = |c: usize| first.dir.join(format!("cell_{c:05}.json"));
+    std::fs::copy(file(1), file(2)).unwrap();
+    let edited = std::fs::read_to_string(file(3))
+        .unwrap()
+        .replacen("\"ix\": 0", "\"ix\": 1", 1);
+    std::fs::write(file(3), edited).unwrap();
+    let bytes = std::fs::read(file(4)).unwrap();
+    std::fs::write(file(4), &bytes[..bytes.len() / 3]).unwrap();
+    let setups = store.setups().unwrap();
+    let setup = std::fs::read_dir(setups.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(&setup).unwrap();
+    std::fs::write(&setup, text.replacen("\"steps\": ", "\"steps\": 1", 1)).unwrap();
+    let orphan = first.dir.join(".cell_00005.json.othermachine.4242.0.tmp");
+    std::fs::write(&orphan, b"{").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&orphan)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - 2 * frontier_common::ORPHAN_AGE)
+        .unwrap();
+
+    let warnings = Warnings::default();
+    let again = run_shard(&cfg, &store, Shard::WHOLE, &warnings);
+    let lines = warnings.0.into_inner().unwrap();
+    assert_eq!(again.computed, 3, "{lines:#?}");
+    assert_eq!(csv_of(&again), expected);
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    for (needle, why) in [
+        ("cell_00002.json", "holds `cell_00001`"),
+        ("cell_00003.json", "checksum"),
+        ("cell_00004.json", "not a whole cache file"),
+        (setup.file_name().unwrap().to_str().unwrap(), "checksum"),
+    ] {
+        assert!(
+            lines.iter().any(|l| l.contains(needle) && l.contains(why)),
+            "{needle}: {why} in {lines:#?}"
+        );
+    }
+    assert!(!orphan.exists(), "the orphan temporary is removed");
+    let quiet = Warnings::default();
+    assert_eq!(run_shard(&cfg, &store, Shard::WHOLE, &quiet).computed, 0);
+    assert!(quiet.0.into_inner().unwrap().is_empty());
 }
