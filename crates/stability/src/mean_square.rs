@@ -81,13 +81,6 @@ pub struct PowerResult {
     pub converged: bool,
 }
 
-impl PowerResult {
-    /// The mean-square verdict: ρ(T) > 1.
-    pub fn diverges(&self) -> bool {
-        self.value > 1.0
-    }
-}
-
 /// The operator T in span coordinates.
 enum Operator {
     /// The diagonal structure: T(diag x) = diag(m ⊙ x).
