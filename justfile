@@ -1,4 +1,5 @@
-# frontier recipes. Install just with `cargo install just` if it is missing.
+# frontier recipes. Get just in seconds with `pip install rust-just` (it ships the binary), or
+# build it with `cargo install just`. `just --list` shows each recipe's one-line description.
 
 # Regenerate every figure into assets/figures/ (CPU).
 heatmap *ARGS:
@@ -8,19 +9,27 @@ heatmap *ARGS:
 heatmap-gpu *ARGS:
     cargo run --release --features wgpu -- heatmap --backend wgpu {{ARGS}}
 
-# The whole test suite (what CI runs).
+# Regenerate every figure from an empty cache into target/check-figures and compare with the committed CSVs.
+check-figures:
+    cargo run --release -- heatmap --out target/check-figures --runs target/check-figures/runs --force
+    scripts/compare-figures.sh target/check-figures
+
+# The whole test suite, the README's test command (what CI runs).
 test:
     cargo test --workspace --release
 
-# The kernel table and per-figure timings (writes assets/bench/<backend>.csv), then the
-# criterion benches.
+# Time the kernels and every figure (writes assets/bench/<backend>.csv), then the criterion benches.
 bench *ARGS:
     cargo run --release -- bench --figures {{ARGS}}
     cargo bench --workspace
 
-# The same table on a GPU through wgpu (writes assets/bench/gpu.csv).
+# Time the kernels and every figure on a GPU through wgpu (writes assets/bench/gpu.csv).
 bench-gpu *ARGS:
     cargo run --release --features wgpu -- bench --backend wgpu --figures {{ARGS}}
+
+# Time the README's two commands on a fresh clone with an empty target directory.
+fresh-clone:
+    scripts/fresh-clone.sh
 
 # Formatting and lints, as CI checks them.
 lint:
@@ -30,9 +39,3 @@ lint:
 # Format the code.
 fmt:
     cargo fmt --all
-
-# Regenerate every figure into a scratch folder and compare its CSVs with the committed ones
-# (tolerances in scripts/compare-figures.sh).
-check-figures:
-    cargo run --release -- heatmap --out target/check-figures --runs target/check-figures/runs --force
-    scripts/compare-figures.sh target/check-figures

@@ -70,7 +70,7 @@ impl Inputs {
         }
     }
 
-    /// Bytes the report holds at its peak (see the README, "Memory"), from the files' headers:
+    /// Bytes the report holds at its peak (see docs/reference.md, "Memory"), from the files' headers:
     /// the files, the inputs on the host and device, the per-sample gradients [n, p] (f64 on
     /// the generic path of models without rank-one Hessians) and the n×n matrices.
     pub fn estimate(&self, precision: Precision) -> Result<Estimate> {
@@ -102,7 +102,7 @@ impl Inputs {
 /// Bytes a coherence report holds at its peak for n samples with `values` input values and
 /// p parameters: the inputs on the host (f64) and on the device, the per-sample gradients
 /// [n, p] (f64 on the `generic` path of models without rank-one Hessians) and the n×n Gram
-/// and coherence matrices with their eigen-solves (calibrated in the README, "Memory").
+/// and coherence matrices with their eigen-solves (calibrated in docs/reference.md, "Memory").
 pub fn estimate(
     command: &'static str,
     (n, values, p): (f64, f64, f64),

@@ -127,8 +127,11 @@ struct GridArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Prepare the data (signal-plus-noise, or a data file with a forget kind), pre-train the
-    /// model, write a run directory.
+    /// Pre-train a model and write its run directory (data, weights, config, summary).
+    ///
+    /// Prepares the data (signal-plus-noise, or a data file with a forget kind), pre-trains the
+    /// model and writes the run directory as a whole.
+    #[command(display_order = 2)]
     Train {
         /// Experiment config (TOML); the built-in defaults when omitted.
         #[arg(long)]
@@ -156,8 +159,11 @@ enum Command {
         #[command(flatten)]
         compute: Compute,
     },
-    /// Coherence (σ, σ_R, σ_F, σ_RF, σ_U) and curvature of a trained model at w*; for a model
-    /// whose per-sample Hessians are not rank one, exact and Gauss–Newton side by side.
+    /// Print the coherence (σ, σ_R, σ_F, σ_RF, σ_U) and curvature of a trained model at w*.
+    ///
+    /// For a model whose per-sample Hessians are not rank one, exact and Gauss–Newton side by
+    /// side.
+    #[command(display_order = 5)]
     Coherence {
         /// A data file (x [n, P, d] or [n, C, H, W], labels y and a forget mask in {0, 1} of
         /// length n; see the README, "Your own data").
@@ -187,8 +193,12 @@ enum Command {
         #[command(flatten)]
         compute: Compute,
     },
-    /// Stability criteria (ρ(T), first moment, coherence bound, Lyapunov, simulation) for
-    /// per-sample Hessians given in a safetensors file.
+    /// Print the stability verdicts (ρ(T), first moment, bound, Lyapunov) for Hessians you bring.
+    ///
+    /// The per-sample Hessians (rank one, dense, or a precomputed Gram matrix) come in a
+    /// safetensors file; the criteria are ρ(T), the first moment, the coherence bound, the
+    /// Lyapunov exponent and a simulation.
+    #[command(display_order = 6)]
     Stability {
         /// File with `retain_g` [n_r, p] + `retain_c` (n_r values; rank one) or `retain_h`
         /// [n_r, p, p] (dense), and optionally the same for `forget_*`; or a precomputed
@@ -227,10 +237,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Time the core kernels (matmul, per-sample gradients, Gram, one unlearning step over a
-    /// whole grid batched and run by run, one simulator step) for a range of sizes; print a
-    /// table and write `<out>/<backend>.csv`.
-    #[command(args_conflicts_with_subcommands = true)]
+    /// Time the core kernels (or coherence, stability, the convnet); write `<out>/<backend>.csv`.
+    ///
+    /// The kernels: matmul, per-sample gradients, Gram, one unlearning step over a whole grid
+    /// batched and run by run, one simulator step, for a range of sizes; prints a table.
+    #[command(args_conflicts_with_subcommands = true, display_order = 7)]
     Bench {
         #[command(subcommand)]
         target: Option<BenchTarget>,
@@ -252,8 +263,11 @@ enum Command {
         #[command(flatten)]
         compute: Compute,
     },
-    /// Regenerate the figures from their configs (`assets/configs/figures/*.toml`): each PNG
-    /// with its CSV and resolved config (`<stem>.config.toml`) into assets/figures/.
+    /// Regenerate every figure: PNG, CSV and resolved config into assets/figures/.
+    ///
+    /// Each figure comes from its config (`assets/configs/figures/*.toml`); beside each PNG
+    /// go the CSV of its grid and its resolved config (`<stem>.config.toml`).
+    #[command(display_order = 1)]
     Heatmap {
         /// Run these config files instead of the committed figures (repeatable).
         #[arg(long, value_name = "FILE", conflicts_with = "only")]
@@ -269,11 +283,13 @@ enum Command {
         #[command(flatten)]
         grid: GridArgs,
     },
-    /// Run a grid of your own: one or two axes over B, B_f, α, SNR, η, the step budget,
-    /// n_f, the forget fraction or kind, the loss or label noise (a third as panels), any
-    /// registered model; writes the CSV (one row per cell), the heatmap PNG with predicted
-    /// boundaries (a line plot for one axis) and the resolved config. See
-    /// assets/configs/sweeps/.
+    /// Run a grid of your own from a TOML file: CSV, heatmap PNG and resolved config.
+    ///
+    /// One or two axes over B, B_f, α, SNR, η, the step budget, n_f, the forget fraction or
+    /// kind, the loss or label noise (a third as panels), any registered model; writes the
+    /// CSV (one row per cell), the heatmap PNG with predicted boundaries (a line plot for one
+    /// axis) and the resolved config. See assets/configs/sweeps/.
+    #[command(display_order = 3)]
     Sweep {
         /// The sweep config (TOML, `kind = "grid"`, which may be omitted).
         #[arg(long)]
@@ -287,9 +303,11 @@ enum Command {
         #[command(flatten)]
         grid: GridArgs,
     },
-    /// One unlearning run from a `frontier train` run directory, in detail: the trajectory
-    /// (every outcome every k steps) as CSV and line plots, the outcome, and the unlearned
-    /// weights. The retrain reference (same initialisation, retain set only) is computed.
+    /// Run one unlearning run from a run directory: trajectory CSV, plots, unlearned weights.
+    ///
+    /// Starts from a `frontier train` run directory and records every outcome every k steps.
+    /// The retrain reference (same initialisation, retain set only) is computed.
+    #[command(display_order = 4)]
     Unlearn {
         #[command(flatten)]
         args: inspect::Args,

@@ -200,7 +200,7 @@ fn layout(header: &Header) -> Result<Layout> {
     })
 }
 
-/// Bytes the analysis holds at its peak for `layout` (see the README, "Memory").
+/// Bytes the analysis holds at its peak for `layout` (see docs/reference.md, "Memory").
 fn estimate(layout: &Layout, header: &Header, reps: usize) -> Estimate {
     let Layout {
         form,

@@ -35,7 +35,7 @@ pub const RUN_FILES: [&str; 6] = [
 /// The manifest: written last, lists every other file with its size and checksum.
 pub const MANIFEST: &str = "manifest.json";
 
-/// Bytes `frontier train` holds at its peak for `cfg` (see the README, "Memory"): the data on
+/// Bytes `frontier train` holds at its peak for `cfg` (see docs/reference.md, "Memory"): the data on
 /// the host (f64) and on the device, the copies made to write it, and the per-sample
 /// gradients [n, p] of the training report. A data file's sizes come from its header (read
 /// and checked, its data not read); all its rows count as training rows (an upper estimate).

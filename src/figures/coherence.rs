@@ -1,6 +1,7 @@
 //! Kind `coherence` (figure 3): a registered model pre-trained at each SNR and seed, its
 //! coherence at w* (σ, σ_R, σ_F, σ_RF, σ_U) and curvature, mean ± sd over seeds, one line plot
-//! per panel (e.g. per loss). A model whose per-sample Hessians are not rank one is probed by
+//! per panel (e.g. per loss), with the training and forget loss at w* (matched-loss
+//! pre-training makes them comparable across SNR) in the CSV and the caption. A model whose per-sample Hessians are not rank one is probed by
 //! finite differences, in f64 on a CPU device whatever `--backend` says. The rows are cached
 //! in the store, one folder per panel; `--shard K/N` computes the panels i with i mod N = K − 1
 //! (counting from 0).
@@ -67,13 +68,21 @@ struct CoherenceRow {
     residual_grad_norm: f64,
     pretrain_steps: usize,
     pretrain_converged: bool,
+    /// Mean training loss at w* (nats).
+    training_loss: f64,
+    /// Mean forget loss at w* (nats).
+    forget_loss: f64,
     train_accuracy: f64,
     test_accuracy: f64,
 }
 
+/// Bump when [`CoherenceRow`] changes: cached rows of an older format are not reused.
+const ROWS_FORMAT: u32 = 2;
+
 /// What a panel's cache folder is keyed on.
 #[derive(Serialize)]
 struct CoherenceKey<'a, C> {
+    format: u32,
     figure: &'a str,
     device: String,
     setups: Vec<&'a SetupConfig<C>>,
@@ -230,6 +239,7 @@ impl Task<'_> {
         let dir = ctx.store.open(
             &format!("{} {model}: {panel}", self.file.name),
             &CoherenceKey {
+                format: ROWS_FORMAT,
                 figure: &self.file.name,
                 device: format!("{device:?}"),
                 setups: setups.iter().collect(),
@@ -314,6 +324,8 @@ impl Task<'_> {
                 residual_grad_norm: c.residual_grad_norm,
                 pretrain_steps: report.steps,
                 pretrain_converged: report.converged,
+                training_loss: report.final_loss,
+                forget_loss: report.forget_loss,
                 train_accuracy: report.train_accuracy,
                 test_accuracy: report.test_accuracy,
             })
@@ -356,6 +368,21 @@ impl Task<'_> {
             )
         };
         let (first, last) = (snrs[0], snrs[snrs.len() - 1]);
+        let range = |get: fn(&CoherenceRow) -> f64| {
+            let (lo, hi) = rows
+                .iter()
+                .map(get)
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                    (lo.min(v), hi.max(v))
+                });
+            format!("{lo:.2e}–{hi:.2e}")
+        };
+        let (n_f, alpha) = (setup.data.forget_count() as f64, figure.sigma_u_alpha);
+        let n_r = setup.data.n as f64 - n_f;
+        let a = 1.0 - alpha;
+        // σ_U of mutually orthogonal rank-one curvature of equal scale (the rook graph).
+        let rook =
+            ((a * a + alpha * alpha).sqrt() + a * (n_f - 1.0) + alpha * (n_r - 1.0)) / a.max(alpha);
         LinePlot {
             title: format!(
                 "{} coherence at w* vs SNR: {} loss, pre-training η = {}, n = {} (n_f = {}), d = {}, {}, {} seeds",
@@ -369,8 +396,16 @@ impl Task<'_> {
                 figure.seeds
             ),
             caption: format!(
-                "mean ± sd over seeds; σ_U at α = {}; {curvature}; mean test accuracy {:.2} at SNR {first} and {:.2} at SNR {last}",
-                figure.sigma_u_alpha,
+                "mean ± sd over seeds; at w*: training loss {}, forget loss {} (matched-loss band \
+                 [{}, {}]); σ_U at α = {alpha}, normalised by max over pairs of \
+                 λ_max((1−α)H_r + αH_f); σ_U does not measure memorisation: pairs sharing a \
+                 sample are coupled, so orthogonal rank-one curvature (σ = 1) gives σ_U = {rook:.1} \
+                 ≈ n_r + n_f (rook graph); {curvature}; mean test accuracy {:.2} at SNR {first} \
+                 and {:.2} at SNR {last}",
+                range(|r| r.training_loss),
+                range(|r| r.forget_loss),
+                setup.pretrain.loss_tol / 4.0,
+                setup.pretrain.loss_tol,
                 test_acc(first),
                 test_acc(last),
             ),

@@ -2,23 +2,29 @@
 //! file gives a base grid (`[grid]`: setup, unlearning, predictions, one or two axes,
 //! repetitions, seed) and its panels: a list (`[[panels]]`, each a label and `set`, a table
 //! merged over the base), or a third axis (`panel = { param, values }`), or neither (one
-//! panel). `[[show]]` says what each panel's heatmap colours: a success fraction (with the
-//! predicted boundaries) or the mean of an outcome. Two axes give heatmaps, one axis line
-//! plots; the CSV has one row per cell with every outcome, prediction and score (or, with
-//! `csv = "shown"`, only what the figure shows).
+//! panel). `[[show]]` says what each panel shows: a heatmap of a success fraction (with the
+//! predicted boundaries when it is the escape fraction, the rules predicting escape) or of
+//! the mean of an outcome, or (`frontier`) a line plot of the first y value at which a
+//! majority of runs meets a criterion, per x, beside each predictor's. Two axes give heatmaps,
+//! one axis line plots. The CSV has one row per cell with every outcome, prediction and score
+//! (or, with `csv = "shown"`, only what the figure shows and the outcomes of `csv_also`); the
+//! scores CSV (`<stem>.scores.csv`) one row per panel and predictor: balanced accuracy, base
+//! rate and boundary distance against the escape majority.
 
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, bail};
+use frontier_common::{Field, Record, Table};
 use frontier_model::ModelSpec;
-use frontier_plot::{LinePlot, Series, line_panels_png, panels_png};
-use frontier_stability::sweep::Rule;
-use frontier_unlearn::grid::{CellSummary, owners, stat_names, table};
-use frontier_unlearn::predict::RULES;
+use frontier_plot::{LinePlot, Plot, Series, line_panels_png, plots_png};
+use frontier_stability::Rule;
+use frontier_stability::sweep::Boundary;
+use frontier_unlearn::grid::{owners, stat_names, table};
+use frontier_unlearn::mia::null_strength_95;
 use frontier_unlearn::{Axis, Criterion, Grid, GridConfig, GridOptions, Param, Shard, run_grid};
 use serde::{Deserialize, Serialize};
 
-use super::render::{Outputs, Panel, plot_axis};
+use super::render::{Outputs, Panel, plot_axis, scores_table};
 use super::spec::{ConfigFile, merge};
 use super::{Context, Missing, ModelFigure, Part, planned};
 use crate::models::{Registered, WithModel};
@@ -43,6 +49,9 @@ pub struct GridFigure {
     /// shows (`shown`).
     #[serde(default)]
     pub csv: Columns,
+    /// Outcomes (CSV columns without `_mean`) whose mean and sd a `shown` CSV also holds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub csv_also: Vec<String>,
     /// What each panel shows (default: the escape fraction).
     #[serde(default = "escape")]
     pub show: Vec<Show>,
@@ -67,6 +76,7 @@ fn escape() -> Vec<Show> {
         title: "escape".into(),
         fraction: Some(Criterion::Escape),
         mean: None,
+        frontier: None,
         label: None,
         range: None,
     }]
@@ -94,20 +104,25 @@ pub struct PanelSpec {
     pub set: toml::Table,
 }
 
-/// What a heatmap colours: exactly one of `fraction` and `mean`.
+/// What a panel shows: exactly one of `fraction`, `mean` and `frontier`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Show {
     /// Panel title prefix, e.g. "escape".
     pub title: String,
-    /// The fraction of runs meeting a success criterion (`escape`, `deletion`, `useful`),
-    /// with the predicted boundaries and their agreement with its majority.
+    /// A heatmap of the fraction of runs meeting a success criterion (`escape`, `deletion`,
+    /// `useful`); for `escape`, with the predicted boundaries and their scores.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fraction: Option<Criterion>,
-    /// The mean over seeds of an outcome (a CSV column without `_mean`, e.g.
+    /// A heatmap of the mean over seeds of an outcome (a CSV column without `_mean`, e.g.
     /// `retain_accuracy`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mean: Option<String>,
+    /// A line plot (two axes only): per x, the first y value, counted from the stable end,
+    /// at which a majority of runs meets the criterion, beside the first y each predictor
+    /// calls escaping (for `escape`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frontier: Option<Criterion>,
     /// Colourbar title of a mean (default: the outcome's name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
@@ -116,40 +131,62 @@ pub struct Show {
     pub range: Option<[f64; 2]>,
 }
 
+/// What a [`Show`] asks for.
+enum Shown<'a> {
+    Fraction(Criterion),
+    Mean(&'a str),
+    Frontier(Criterion),
+}
+
 impl Show {
-    /// Checks that exactly one of `fraction`, `mean` is given and the mean names an outcome.
-    fn validate(&self) -> Result<()> {
-        match (&self.fraction, &self.mean) {
-            (Some(_), None) => Ok(()),
-            (None, Some(name)) if stat_names().contains(&name.as_str()) => Ok(()),
-            (None, Some(name)) => bail!(
-                "show `{}`: `mean = \"{name}\"` is not an outcome: expected one of {}",
-                self.title,
-                stat_names().join(", ")
-            ),
+    /// The one thing it shows; errors unless exactly one of `fraction`, `mean`, `frontier` is
+    /// given and a mean names an outcome.
+    fn shown(&self) -> Result<Shown<'_>> {
+        match (&self.fraction, &self.mean, &self.frontier) {
+            (Some(c), None, None) => Ok(Shown::Fraction(*c)),
+            (None, Some(name), None) => {
+                check_outcome(name).with_context(|| format!("show `{}`", self.title))?;
+                Ok(Shown::Mean(name))
+            }
+            (None, None, Some(c)) => Ok(Shown::Frontier(*c)),
             _ => bail!(
-                "show `{}`: give exactly one of `fraction` and `mean`",
+                "show `{}`: give exactly one of `fraction`, `mean` and `frontier`",
                 self.title
             ),
         }
     }
 
+    /// What it shows (validated when the file was read).
+    fn what(&self) -> Shown<'_> {
+        self.shown().expect("validated when the file was read")
+    }
+
     /// The CSV columns it shows.
     fn columns(&self) -> Vec<String> {
-        match (&self.fraction, &self.mean) {
-            (Some(c), _) => vec![format!("{}_fraction", c.name())],
-            (_, Some(m)) => vec![format!("{m}_mean"), format!("{m}_sd")],
-            _ => Vec::new(),
+        match self.what() {
+            Shown::Fraction(c) | Shown::Frontier(c) => vec![format!("{}_fraction", c.name())],
+            Shown::Mean(m) => vec![format!("{m}_mean"), format!("{m}_sd")],
         }
     }
 
-    /// The value of a cell.
-    fn value(&self, s: &CellSummary) -> f64 {
-        match (&self.fraction, &self.mean) {
-            (Some(c), _) => c.fraction(s),
-            (_, Some(m)) => s.stat(m).mean,
-            _ => f64::NAN,
-        }
+    /// Whether it is drawn against the escape fraction, where the predictions apply.
+    fn against_escape(&self) -> bool {
+        matches!(
+            self.what(),
+            Shown::Fraction(Criterion::Escape) | Shown::Frontier(Criterion::Escape)
+        )
+    }
+}
+
+/// Errors unless `name` is an outcome (a CSV column `<name>_mean`).
+fn check_outcome(name: &str) -> Result<()> {
+    if stat_names().contains(&name) {
+        Ok(())
+    } else {
+        bail!(
+            "`{name}` is not an outcome: expected one of {}",
+            stat_names().join(", ")
+        )
     }
 }
 
@@ -159,7 +196,8 @@ pub fn run(file: &ConfigFile, ctx: &Context, label: &str) -> Result<Vec<PathBuf>
     figure
         .show
         .iter()
-        .try_for_each(Show::validate)
+        .try_for_each(|show| show.shown().map(drop))
+        .and_then(|()| figure.csv_also.iter().try_for_each(|m| check_outcome(m)))
         .with_context(|| format!("{}", file.path.display()))?;
     if figure.show.is_empty() {
         bail!("{}: `show` lists nothing to draw", file.path.display());
@@ -285,6 +323,15 @@ impl Task<'_> {
                 );
             }
         }
+        if panels[0].1.y.is_none()
+            && let Some(show) = figure.show.iter().find(|s| s.frontier.is_some())
+        {
+            bail!(
+                "{}: show `{}`: a frontier needs two axes (x and y)",
+                file.path.display(),
+                show.title
+            );
+        }
         Ok(panels)
     }
 
@@ -378,7 +425,9 @@ impl Task<'_> {
         }
     }
 
-    /// Writes the PNG (heatmaps for two axes, line plots for one), the CSV and the resolved
+    /// Writes the PNG (heatmaps and frontier plots for two axes, line plots for one), the
+    /// CSV, the scores CSV (two axes, when a panel shows the escape fraction or frontier and
+    /// the grids have predictions), the frontier CSV (for frontier panels) and the resolved
     /// config.
     fn write<C: ModelSpec>(&self, model: &str, grids: &[(&str, &Grid<C>)]) -> Result<Vec<PathBuf>> {
         let figure = &self.figure;
@@ -390,12 +439,21 @@ impl Task<'_> {
                 .collect::<Vec<_>>()
                 .join("_")
         });
+        let boundaries: Vec<Vec<Boundary>> = grids
+            .iter()
+            .map(|(_, g)| g.boundaries(Criterion::Escape))
+            .collect();
         let png = if first.y.is_some() {
-            let plots: Vec<_> = grids
-                .iter()
-                .flat_map(|(label, g)| figure.show.iter().map(move |show| heatmap(label, g, show)))
-                .collect();
-            panels_png(&plots, figure.columns)?
+            let mut plots = Vec::new();
+            for ((label, g), b) in grids.iter().zip(&boundaries) {
+                for show in &figure.show {
+                    plots.push(match show.what() {
+                        Shown::Frontier(c) => Plot::Lines(frontier(label, g, c, b)),
+                        _ => Plot::Heatmap(heatmap(label, g, show, b)),
+                    });
+                }
+            }
+            plots_png(&plots, figure.columns)?
         } else {
             let plots: Vec<_> = figure.show.iter().map(|show| lines(grids, show)).collect();
             line_panels_png(&plots, figure.columns)?
@@ -406,6 +464,13 @@ impl Task<'_> {
             columns.extend(first.axes().map(|a| a.param.name().to_string()));
             columns.push("reps".into());
             columns.extend(figure.show.iter().flat_map(Show::columns));
+            columns.extend(
+                figure
+                    .csv_also
+                    .iter()
+                    .flat_map(|m| [format!("{m}_mean"), format!("{m}_sd")]),
+            );
+            columns.dedup();
             csv = csv.select(&columns.iter().map(String::as_str).collect::<Vec<_>>())?;
         }
         let resolved = Resolved {
@@ -414,6 +479,7 @@ impl Task<'_> {
             stem: &stem,
             columns: figure.columns,
             csv: figure.csv,
+            csv_also: &figure.csv_also,
             show: &figure.show,
             panels: grids
                 .iter()
@@ -426,6 +492,17 @@ impl Task<'_> {
         let mut out = Outputs::new(self.ctx, self.file);
         let stem = format!("{}_{model}_{stem}", self.file.name);
         out.write(&stem, &png, &csv, "grid", &resolved)?;
+        let scored = boundaries.iter().any(|b| !b.is_empty());
+        if scored && figure.show.iter().any(Show::against_escape) {
+            let panels = grids
+                .iter()
+                .zip(&boundaries)
+                .map(|((label, _), b)| (*label, b.as_slice()));
+            out.extra(&stem, "scores", &scores_table(panels)?)?;
+        }
+        if let Some(criterion) = figure.show.iter().find_map(|s| s.frontier) {
+            out.extra(&stem, "frontier", &frontier_table(grids, criterion)?)?;
+        }
         Ok(out.written)
     }
 }
@@ -451,6 +528,8 @@ struct Resolved<'a, C> {
     stem: &'a str,
     columns: usize,
     csv: Columns,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    csv_also: &'a [String],
     show: &'a [Show],
     panels: Vec<ResolvedPanel<'a, C>>,
 }
@@ -501,51 +580,133 @@ fn describe<C: ModelSpec>(cfg: &GridConfig<C>) -> String {
     parts.join(", ")
 }
 
-/// The caption notes of a fraction: what escape means and where the predictions come from.
-fn fraction_notes<C>(grid: &Grid<C>) -> Vec<String> {
-    vec![
-        format!(
-            "escape = ‖w − w*‖ > {}·‖w*‖ within the budget",
-            grid.config.unlearn.escape_factor
-        ),
-        match &grid.predictions_skipped {
-            Some(reason) => format!("no predicted boundaries: {reason}"),
-            None => "predictions from the per-sample Hessians at w* (one per seed, majority)"
-                .to_string(),
-        },
-    ]
+/// "training loss at w* 0.0079–0.0099, forget loss 0.0031–0.012 (5 seeds)": the range over
+/// the grid's setups of the losses at w* (matched-loss pre-training lands every training loss
+/// in [loss_tol/4, loss_tol]).
+fn at_optimum_note<C>(grid: &Grid<C>) -> String {
+    let range = |name: &str| {
+        let (lo, hi) = grid.cells.iter().flatten().flat_map(|c| &c.reps).fold(
+            (f64::INFINITY, f64::NEG_INFINITY),
+            |(lo, hi), r| {
+                let v = match name {
+                    "training" => r.at_optimum.training_loss,
+                    _ => r.at_optimum.forget_loss,
+                };
+                (lo.min(v), hi.max(v))
+            },
+        );
+        format!("{lo:.2e}–{hi:.2e}")
+    };
+    format!(
+        "at w*: training loss {}, forget loss {} (matched-loss band [{}, {}])",
+        range("training"),
+        range("forget"),
+        grid.config.setup.pretrain.loss_tol / 4.0,
+        grid.config.setup.pretrain.loss_tol
+    )
 }
 
-/// The heatmap of the grid of panel `label` showing `show`.
-fn heatmap<C: ModelSpec>(label: &str, grid: &Grid<C>, show: &Show) -> frontier_plot::Heatmap {
+/// What "deleted" means for the grid: attack strength at most the configured level, or the
+/// 95 % null quantile for its forget and test sizes.
+fn deletion_note<C>(grid: &Grid<C>) -> String {
+    let data = &grid.config.setup.data;
+    match grid.config.unlearn.attack_strength_max {
+        Some(level) => format!(
+            "deleted = MIA attack strength max(AUC, 1 − AUC) ≤ {level} (configured); 0.5 = no \
+             membership signal"
+        ),
+        None => format!(
+            "deleted = MIA attack strength max(AUC, 1 − AUC) ≤ {:.3}: the 95 % quantile of the \
+             strength when {} forget and {} test losses come from one distribution (what a model \
+             that never saw F shows by chance); 0.5 = no membership signal",
+            null_strength_95(data.forget_count(), data.n_test),
+            data.forget_count(),
+            data.n_test
+        ),
+    }
+}
+
+/// The caption notes of a panel drawn against `criterion`: what it means, and (escape only)
+/// where the predictions come from.
+fn criterion_notes<C>(grid: &Grid<C>, criterion: Criterion) -> Vec<String> {
+    let u = &grid.config.unlearn;
+    let mut notes = vec![match criterion {
+        Criterion::Escape => format!(
+            "escape = ‖w − w*‖ > {}·‖w*‖ within the budget",
+            u.escape_factor
+        ),
+        Criterion::Deletion => deletion_note(grid),
+        Criterion::Useful => format!(
+            "useful = escape or deletion with retain accuracy ≥ {}",
+            u.retain_accuracy_min
+        ),
+    }];
+    if criterion == Criterion::Escape {
+        let p = &grid.config.predict;
+        notes.push(match &grid.predictions_skipped {
+            Some(reason) => format!("no predicted boundaries: {reason}"),
+            None if !p.enabled => "predictions disabled".to_string(),
+            None => format!(
+                "predictions from the per-sample Hessians at w* of each seed (cell = majority \
+                 of seeds); γ_∞ from {} simulated runs of up to {} steps for the first {} \
+                 seed(s); linear growth within K from {} runs of K = budget steps; T̂_esc = L/κ \
+                 from the forget margins and score gradients at w*",
+                p.asymptotic.reps,
+                p.asymptotic.max_steps,
+                p.asymptotic.setups.min(grid.config.reps),
+                p.sim_reps
+            ),
+        });
+    }
+    notes.push(at_optimum_note(grid));
+    notes
+}
+
+/// The heatmap of the grid of panel `label` showing `show` (a fraction or a mean), with
+/// `boundaries` (the predictions against the escape majority) when it shows the escape
+/// fraction.
+fn heatmap<C: ModelSpec>(
+    label: &str,
+    grid: &Grid<C>,
+    show: &Show,
+    boundaries: &[Boundary],
+) -> frontier_plot::Heatmap {
     let cfg = &grid.config;
-    let values = grid.values(|s| show.value(s));
-    let (boundaries, colorbar, range, notes) = match (show.fraction, &show.mean) {
-        (Some(criterion), _) => (
-            grid.boundaries(criterion),
+    let (values, boundaries, colorbar, range, notes) = match show.what() {
+        Shown::Fraction(criterion) => (
+            grid.values(|s| criterion.fraction(s)),
+            if criterion == Criterion::Escape {
+                boundaries
+            } else {
+                &[]
+            },
             criterion.label().to_string(),
             Some((0.0, 1.0)),
-            fraction_notes(grid),
+            criterion_notes(grid, criterion),
         ),
-        (None, mean) => {
-            let flat: Vec<f64> = values
+        Shown::Mean(name) => {
+            let values = grid.values(|s| s.stat(name).mean);
+            let (lo, hi) = values
                 .iter()
                 .flatten()
-                .copied()
                 .filter(|v| v.is_finite())
-                .collect();
-            let (lo, hi) = (
-                flat.iter().copied().fold(f64::INFINITY, f64::min),
-                flat.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            );
-            let name = mean.clone().unwrap_or_default();
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                    (lo.min(v), hi.max(v))
+                });
+            let mut notes = vec![format!("mean over seeds; grid range {lo:.3} – {hi:.3}")];
+            if name == "attack_strength" {
+                notes.push(deletion_note(grid));
+            }
+            notes.push(at_optimum_note(grid));
             (
-                Vec::new(),
-                show.label.clone().unwrap_or(name),
+                values,
+                &[][..],
+                show.label.clone().unwrap_or_else(|| name.to_string()),
                 show.range.map(|[lo, hi]| (lo, hi)),
-                vec![format!("mean over seeds; grid range {lo:.3} – {hi:.3}")],
+                notes,
             )
         }
+        Shown::Frontier(_) => unreachable!("frontiers are line plots"),
     };
     let y = cfg.y.as_ref().expect("heatmaps are drawn for two axes");
     Panel {
@@ -555,11 +716,115 @@ fn heatmap<C: ModelSpec>(label: &str, grid: &Grid<C>, show: &Show) -> frontier_p
         values,
         colorbar,
         range,
-        boundaries: &boundaries,
+        boundaries,
         against: "empirical majority",
         notes,
     }
     .plot()
+}
+
+/// The frontier plot of the grid of panel `label`: per x, the first y with a majority of
+/// runs meeting `criterion`, and (escape) the first y each predictor with `boundaries` calls
+/// escaping; the caption gives each predictor's boundary distance (in grid steps of y).
+fn frontier<C: ModelSpec>(
+    label: &str,
+    grid: &Grid<C>,
+    criterion: Criterion,
+    boundaries: &[Boundary],
+) -> LinePlot {
+    let cfg = &grid.config;
+    let x = plot_axis(&cfg.x);
+    let y = cfg.y.as_ref().expect("validated: frontiers need two axes");
+    let line =
+        |name: String, values: Vec<f64>| Series::new(name, x.values.clone(), values, Vec::new());
+    let mut series = vec![line(
+        format!("measured: first {} with a majority", y.param.name()),
+        grid.first_escaping(|s| criterion.fraction(s) > 0.5),
+    )];
+    let predicted: &[Boundary] = if criterion == Criterion::Escape {
+        boundaries
+    } else {
+        &[]
+    };
+    for b in predicted {
+        series.push(line(
+            format!("predicted: {}", b.label),
+            grid.first_predicted(b.rule),
+        ));
+    }
+    let mut caption: Vec<String> = predicted
+        .iter()
+        .map(|b| {
+            format!(
+                "{}: {:.1} grid steps of {} off (balanced accuracy {})",
+                b.label,
+                b.scores.boundary_distance,
+                y.param.name(),
+                b.scores
+                    .balanced_accuracy
+                    .map_or_else(|| "undefined".into(), |a| format!("{a:.2}"))
+            )
+        })
+        .collect();
+    caption.push(format!(
+        "no point where no {} of the grid ({}) gets there",
+        y.param.name(),
+        y.values
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    caption.extend(criterion_notes(grid, criterion));
+    LinePlot {
+        title: format!(
+            "first {} with a majority ({}) · {label}: {}",
+            y.param.name(),
+            criterion.name(),
+            describe(cfg)
+        ),
+        caption: caption.join("; "),
+        x,
+        y_label: y.param.label().to_string(),
+        log_y: false,
+        series,
+    }
+}
+
+/// The frontier CSV: per panel and x value, the first y with a majority of runs meeting
+/// `criterion` (`measured`; empty where none) and the first y each rule calls escaping
+/// (`predicted_<rule>`).
+fn frontier_table<C: ModelSpec>(grids: &[(&str, &Grid<C>)], criterion: Criterion) -> Result<Table> {
+    let mut records: Vec<Record> = Vec::new();
+    let value = |v: f64| {
+        if v.is_nan() {
+            Field::Missing
+        } else {
+            Field::from(v)
+        }
+    };
+    for (label, grid) in grids {
+        let measured = grid.first_escaping(|s| criterion.fraction(s) > 0.5);
+        let predicted: Vec<(Rule, Vec<f64>)> = Rule::ALL
+            .iter()
+            .map(|&rule| (rule, grid.first_predicted(rule)))
+            .collect();
+        for (ix, x) in grid.config.x.values.iter().enumerate() {
+            let mut record: Record = vec![
+                ("panel".into(), Field::from(*label)),
+                (
+                    grid.config.x.param.name().into(),
+                    Field::from(x.to_string()),
+                ),
+                ("measured".into(), value(measured[ix])),
+            ];
+            for (rule, firsts) in &predicted {
+                record.push((format!("predicted_{}", rule.name()), value(firsts[ix])));
+            }
+            records.push(record);
+        }
+    }
+    Ok(Table::from_records(records)?)
 }
 
 /// The line plot of one-axis grids showing `show`: one line per panel, and for a fraction
@@ -573,38 +838,45 @@ fn lines<C: ModelSpec>(grids: &[(&str, &Grid<C>)], show: &Show) -> LinePlot {
         let line = |name: String, mean: Vec<f64>, sd: Vec<f64>| {
             Series::new(name, x.values.clone(), mean, sd)
         };
-        match (&show.fraction, &show.mean) {
-            (Some(criterion), _) => {
+        match show.what() {
+            Shown::Fraction(criterion) => {
                 series.push(line(
                     format!("{label}: {}", criterion.name()),
                     summaries.iter().map(|s| criterion.fraction(s)).collect(),
                     Vec::new(),
                 ));
-                if grid.predictions_skipped.is_none() {
-                    for rule in RULES {
-                        series.push(line(
-                            format!("{label}: predicted {}", Rule::label(rule)),
-                            summaries.iter().map(|s| s.predicted(rule)).collect(),
-                            Vec::new(),
-                        ));
+                if criterion == Criterion::Escape {
+                    for rule in Rule::ALL {
+                        let predicted: Vec<f64> =
+                            summaries.iter().map(|s| s.predicted(rule)).collect();
+                        if predicted.iter().any(|v| !v.is_nan()) {
+                            series.push(line(
+                                format!("{label}: predicted {}", rule.label()),
+                                predicted,
+                                Vec::new(),
+                            ));
+                        }
                     }
                 }
             }
-            (_, Some(mean)) => series.push(line(
+            Shown::Mean(mean) => series.push(line(
                 format!("{label}: {mean}"),
                 summaries.iter().map(|s| s.stat(mean).mean).collect(),
                 summaries.iter().map(|s| s.stat(mean).sd).collect(),
             )),
-            _ => {}
+            Shown::Frontier(_) => unreachable!("refused for one axis"),
         }
     }
-    let (y_label, caption) = match (&show.fraction, &show.mean) {
-        (Some(c), _) => (c.label().to_string(), fraction_notes(grids[0].1).join("; ")),
-        (_, Some(m)) => (
-            show.label.clone().unwrap_or_else(|| m.clone()),
-            "mean ± sd over seeds".to_string(),
+    let (y_label, caption) = match show.what() {
+        Shown::Fraction(c) => (
+            c.label().to_string(),
+            criterion_notes(grids[0].1, c).join("; "),
         ),
-        _ => (String::new(), String::new()),
+        Shown::Mean(m) => (
+            show.label.clone().unwrap_or_else(|| m.to_string()),
+            format!("mean ± sd over seeds; {}", at_optimum_note(grids[0].1)),
+        ),
+        Shown::Frontier(_) => unreachable!("refused for one axis"),
     };
     LinePlot {
         title: format!("{}: {}", show.title, describe(cfg)),

@@ -3,18 +3,23 @@
 //! over batch size × the coherence dial σ. Kind `hessian_unlearning` (figure 2): unlearning
 //! with a retain dial σ_R and a forget set placed aligned with it, on its unique directions,
 //! on fresh directions or mixed; B × α per placement, and α × the aligned fraction.
+//!
+//! The label of a cell is the majority of its simulated runs (`sim`); the predictors γ_∞ and
+//! linear growth within K steps come from runs of their own (`predictors`, other seeds), so
+//! their scores are not circular.
 
 use anyhow::Result;
 use frontier_common::{Field, Record, Table, record_of};
 use frontier_plot::{Axis as PlotAxis, panels_png};
-use frontier_stability::sweep::{Cell, Heatmap, Region, Rule, Spec, evaluate};
+use frontier_stability::Rule;
+use frontier_stability::sweep::{Cell, Heatmap, Predictors, Region, Spec, evaluate};
 use frontier_stability::synthetic::{
     ForgetPlacement, UnlearningSpec, coherence_dial, unlearning_families,
 };
 use frontier_stability::{Curvature, Sampling, Settings, SimOptions};
 use serde::{Deserialize, Serialize};
 
-use super::render::{Outputs, Panel};
+use super::render::{Outputs, Panel, scores_table};
 use super::spec::ConfigFile;
 use super::{Context, uncached_stops};
 
@@ -36,8 +41,12 @@ pub struct SgdFigure {
     pub eta: f64,
     /// Batch sampling scheme: "without", "with" or "bernoulli".
     pub sampling: Sampling,
-    /// Simulation controls (steps, reps, seed, threshold, initial state, burn-in).
+    /// Simulation controls of the label's runs (steps, reps, seed, threshold, initial
+    /// state, burn-in).
     pub sim: SimOptions,
+    /// The simulated predictors' own runs (γ_∞ and growth within K; other seeds).
+    #[serde(default)]
+    pub predictors: Predictors,
     /// Worker threads (0 = all cores); results do not depend on it.
     pub threads: usize,
 }
@@ -73,8 +82,11 @@ pub struct UnlearningFigure {
     pub eta: f64,
     /// Batch sampling scheme.
     pub sampling: Sampling,
-    /// Simulation controls.
+    /// Simulation controls of the label's runs.
     pub sim: SimOptions,
+    /// The simulated predictors' own runs (γ_∞ and growth within K; other seeds).
+    #[serde(default)]
+    pub predictors: Predictors,
     /// Worker threads (0 = all cores).
     pub threads: usize,
     /// B × α panels per row of the PNG.
@@ -104,23 +116,36 @@ fn sampling_words(s: Sampling) -> &'static str {
     }
 }
 
+/// "the predictors γ_∞ (8 runs, seed 1, ≤ 100000 steps) and growth within K (10 runs,
+/// seed 2) from their own runs".
+fn predictor_runs(p: &Predictors) -> String {
+    format!(
+        "predictors from their own runs: γ_∞ {} runs (seed {}, ≤ {} steps), growth within K {} \
+         runs (seed {})",
+        p.asymptotic.reps, p.asymptotic.seed, p.asymptotic.max_steps, p.growth_reps, p.growth_seed
+    )
+}
+
 /// Evaluates `specs` over `curvatures` with a progress reporter named `label`.
+#[allow(clippy::too_many_arguments)]
 fn cells(
     ctx: &Context,
     label: &str,
     curvatures: &[Curvature],
     specs: &[Spec],
     sim: &SimOptions,
+    predictors: &Predictors,
     threads: usize,
     offset: u64,
 ) -> Result<Vec<Cell>> {
     let reporter = ctx.mode.reporter(label);
     Ok(evaluate(
-        curvatures, specs, sim, threads, offset, &reporter,
+        curvatures, specs, sim, predictors, threads, offset, &reporter,
     )?)
 }
 
-/// Figure 1: x = B (log₂), y = σ; overlays coherence bound, ρ(T) = 1 and γ = 0.
+/// Figure 1: x = B (log₂), y = σ; overlays the coherence bound, ρ(T) = 1, γ_∞ = 0 and
+/// linear growth within K steps.
 pub fn sgd(file: &ConfigFile, ctx: &Context, label: &str) -> Result<Vec<std::path::PathBuf>> {
     let cfg: SgdFigure = file.parse()?;
     let plan = format!(
@@ -153,13 +178,27 @@ pub fn sgd(file: &ConfigFile, ctx: &Context, label: &str) -> Result<Vec<std::pat
             })
         })
         .collect();
-    let cells = cells(ctx, label, &curvatures, &specs, &cfg.sim, cfg.threads, 0)?;
+    let cells = cells(
+        ctx,
+        label,
+        &curvatures,
+        &specs,
+        &cfg.sim,
+        &cfg.predictors,
+        cfg.threads,
+        0,
+    )?;
     let grid = Heatmap::new(
         cfg.batches.iter().map(|&b| b as f64).collect(),
         cfg.sigmas.iter().map(|&s| s as f64).collect(),
         true,
         cells,
-        &[Rule::CoherenceBound, Rule::MeanSquare, Rule::Lyapunov],
+        &[
+            Rule::CoherenceBound,
+            Rule::MeanSquare,
+            Rule::Asymptotic,
+            Rule::GrowthWithin,
+        ],
         Region::LowY,
         &cfg.sim,
     );
@@ -182,12 +221,22 @@ pub fn sgd(file: &ConfigFile, ctx: &Context, label: &str) -> Result<Vec<std::pat
     ];
     let mut out = Outputs::new(ctx, file);
     let stem = format!("{}_{}", file.name, cfg.stem);
-    write(&mut out, "hessian_sgd", &stem, &[panel], axes, 1, &cfg)?;
+    let notes = vec![predictor_runs(&cfg.predictors)];
+    write(
+        &mut out,
+        "hessian_sgd",
+        &stem,
+        &[panel],
+        axes,
+        1,
+        &notes,
+        &cfg,
+    )?;
     Ok(out.written)
 }
 
 /// Figure 2: per σ_R, the B × α heatmap of each placement, then the α × alignment heatmap
-/// (overlays: ρ(T) = 1, γ = 0, first moment, pair bound).
+/// (overlays: ρ(T) = 1, γ_∞ = 0, growth within K, first moment, pair bound).
 pub fn unlearning(
     file: &ConfigFile,
     ctx: &Context,
@@ -207,9 +256,10 @@ pub fn unlearning(
     }
     let rules = [
         Rule::MeanSquare,
-        Rule::Lyapunov,
         Rule::FirstMoment,
         Rule::CoherenceBound,
+        Rule::Asymptotic,
+        Rule::GrowthWithin,
     ];
     let families = |sigma_retain: usize, placement: ForgetPlacement| -> Result<Curvature> {
         let spec = UnlearningSpec {
@@ -254,6 +304,7 @@ pub fn unlearning(
             curvatures,
             specs,
             &cfg.sim,
+            &cfg.predictors,
             cfg.threads,
             offset,
         )?;
@@ -333,6 +384,7 @@ pub fn unlearning(
     }
     let stem = format!("{}_{}", file.name, cfg.stem);
     let alpha = ("alpha", "mixing ratio α (forget weight)");
+    let notes = vec![predictor_runs(&cfg.predictors)];
     let mut out = Outputs::new(ctx, file);
     write(
         &mut out,
@@ -341,6 +393,7 @@ pub fn unlearning(
         &batch_alpha,
         [("batch", "batch size B = B_r = B_f (samples)"), alpha],
         cfg.columns,
+        &notes,
         &cfg,
     )?;
     write(
@@ -356,14 +409,16 @@ pub fn unlearning(
             alpha,
         ],
         cfg.alignment_columns,
+        &notes,
         &cfg,
     )?;
     Ok(out.written)
 }
 
-/// Writes the heatmaps of `panels` as one PNG (`columns` per row) and one CSV: a `panel`
-/// column, the two axes named after their parameters (`axes`: CSV name, axis label), then
-/// every number of the cell.
+/// Writes the heatmaps of `panels` as one PNG (`columns` per row, `notes` in every caption),
+/// one CSV (a `panel` column, the two axes named after their parameters (`axes`: CSV name,
+/// axis label), then every number and verdict of the cell) and the scores CSV of every
+/// boundary.
 #[allow(clippy::too_many_arguments)]
 fn write<T: Serialize>(
     out: &mut Outputs<'_>,
@@ -372,6 +427,7 @@ fn write<T: Serialize>(
     panels: &[Labelled],
     axes: [(&str, &str); 2],
     columns: usize,
+    notes: &[String],
     resolved: &T,
 ) -> Result<()> {
     let [(x_name, x_label), (y_name, y_label)] = axes;
@@ -395,7 +451,7 @@ fn write<T: Serialize>(
                 range: Some((0.0, 1.0)),
                 boundaries: &g.boundaries,
                 against: "simulated majority",
-                notes: Vec::new(),
+                notes: notes.to_vec(),
             }
             .plot()
         })
@@ -417,5 +473,11 @@ fn write<T: Serialize>(
         &Table::from_records(records)?,
         kind,
         resolved,
-    )
+    )?;
+    let scores = scores_table(
+        panels
+            .iter()
+            .map(|p| (p.label.as_str(), p.grid.boundaries.as_slice())),
+    )?;
+    out.extra(stem, "scores", &scores)
 }

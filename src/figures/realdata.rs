@@ -31,7 +31,7 @@ use frontier_stability::Settings;
 use frontier_stability::score::{Scores, score};
 use frontier_stability::sweep::{Region, edges, step_line};
 use frontier_unlearn::{
-    Entry, EscapeInputs, HessianMethod, Linearised, PredictConfig, Setup, UnlearnConfig, seeds,
+    Entry, HessianMethod, Linearised, PredictConfig, Query, Setup, UnlearnConfig, seeds,
     unlearn,
 };
 use serde::{Deserialize, Serialize};
@@ -43,7 +43,7 @@ use crate::backend::Backend;
 use crate::models::{Registered, WithModel};
 
 /// Bump when the meaning of a cached setup record changes: old records are then not reused.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// α of the pair coherence σ_U in the coherence reports (σ_R, σ_F, σ_RF do not depend on it;
 /// σ_U itself is not computed for more than `frontier_probes::PAIR_LIMIT` pairs).
@@ -78,7 +78,8 @@ pub struct RealDataFigure {
     /// The unlearning runs (B, η, budget K, escape factor, …); `step.alpha` is set per row.
     #[serde(default)]
     pub unlearn: UnlearnConfig,
-    /// The predictions (ρ(T) iteration, γ runs).
+    /// The predictions (ρ(T) iteration, the linear runs behind growth within K, γ_∞ for the
+    /// first `asymptotic.setups` seeds).
     #[serde(default)]
     pub predict: PredictConfig,
 }
@@ -482,21 +483,26 @@ impl Task<'_> {
             &setup.data,
             HessianMethod::RankOne,
         )?;
-        let escape = EscapeInputs::measure(&setup.model, loss, &setup.data)?;
+        let escape = &linearised.escape;
         let radius = figure.unlearn.escape_factor * setup.start_norm;
         let predictions = figure
             .alphas
             .iter()
             .enumerate()
             .map(|(i, &alpha)| {
-                let step = Settings {
-                    alpha,
-                    ..figure.unlearn.step
+                let query = Query {
+                    settings: Settings {
+                        alpha,
+                        ..figure.unlearn.step
+                    },
+                    budget: figure.unlearn.steps,
+                    radius,
+                    growth_seed: seeds::derive(figure.seed, r as u64, seeds::LYAPUNOV),
+                    cell: i as u64,
+                    asymptotic_seed: (r < figure.predict.asymptotic.setups)
+                        .then(|| seeds::derive(figure.seed, r as u64, seeds::ASYMPTOTIC)),
                 };
-                let sim_seed = seeds::derive(figure.seed, r as u64, seeds::LYAPUNOV);
-                let prediction = linearised.predict(step, &figure.predict, sim_seed, i as u64)?;
-                let t_esc = escape.escape_time(step.eta, prediction.lambda_min_h_alpha, radius)?;
-                Ok((prediction, t_esc))
+                Ok(linearised.predict(&query, &figure.predict)?)
             })
             .collect::<Result<Vec<_>>>()?;
         lap(&mut seconds.predictions);
@@ -505,7 +511,7 @@ impl Task<'_> {
             .iter()
             .zip(predictions)
             .enumerate()
-            .map(|(i, (&alpha, (prediction, t_esc)))| -> Result<AlphaRow> {
+            .map(|(i, (&alpha, prediction))| -> Result<AlphaRow> {
                 let mut config = figure.unlearn.clone();
                 config.step.alpha = alpha;
                 let mut rng = seeds::stream(figure.seed, i as u64, r as u64);
@@ -520,10 +526,10 @@ impl Task<'_> {
                     attack_strength: outcome.last.attack_strength,
                     lambda_min_h_alpha: prediction.lambda_min_h_alpha,
                     rho: prediction.rho,
-                    first_moment: prediction.first_moment,
-                    mean_square: prediction.mean_square,
-                    t_esc: t_esc.steps,
-                    finite_budget: t_esc.within(config.steps),
+                    first_moment: prediction.verdicts.first_moment,
+                    mean_square: prediction.verdicts.mean_square,
+                    t_esc: prediction.escape_steps,
+                    finite_budget: prediction.verdicts.finite_budget == Some(true),
                 })
             })
             .collect::<Result<Vec<_>>>()?;

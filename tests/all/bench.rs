@@ -79,7 +79,9 @@ fn figures_are_timed_and_kept_where_asked() {
         .filter(|l| l.starts_with("figure,"))
         .map(|l| l.split(',').nth(1).unwrap())
         .collect();
-    let expected: Vec<String> = (1..=8).map(|k| format!("figure{k}")).collect();
+    let expected: Vec<String> = std::iter::once("budget".to_string())
+        .chain((1..=8).map(|k| format!("figure{k}")))
+        .collect();
     assert_eq!(timed, expected, "{csv}");
     for kept in ["figure4_cnn_batch_alpha.png", "figure4_cnn_batch_alpha.csv"] {
         assert!(figures.path().join(kept).is_file(), "{kept}");

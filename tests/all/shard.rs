@@ -242,8 +242,8 @@ fn sharded_heatmap_splits_panels_and_leaves_uncached_figures_to_the_merge() {
     );
     assert_eq!(
         split.len(),
-        9,
-        "figure 1 and figure 3's two panels, 3 files each"
+        10,
+        "figure 1 (PNG, CSV, scores CSV, config) and figure 3's two panels (3 files each)"
     );
     assert_eq!(split, whole);
 }

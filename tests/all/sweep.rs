@@ -27,7 +27,7 @@ y = { param = "alpha", values = [0.0, 1.0] }
 setup.data = { n = 24, n_test = 16, d = 40, n_forget = 4 }
 setup.model = { m = 3 }
 setup.pretrain = { loss = "logistic", eta = 1.0, max_steps = 200, loss_tol = 0.01 }
-predict = { sim_steps = 20, sim_reps = 2, power_max_iter = 20 }
+predict = { sim_reps = 2, power_max_iter = 20, asymptotic = { reps = 2, max_steps = 800 } }
 
 [grid.unlearn]
 steps = 15
@@ -83,8 +83,11 @@ fn a_two_by_two_sweep_writes_its_csv_heatmap_and_resolved_config() {
         "deletion_fraction",
         "retain_accuracy_mean",
         "rho_mean",
-        "gamma_mean",
-        "predicted_lyapunov_fraction",
+        "gamma_inf_mean",
+        "predicted_gamma_inf_fraction",
+        "gamma_inf_undetermined_fraction",
+        "predicted_finite_budget_fraction",
+        "escape_steps_predicted_mean",
     ] {
         assert!(header.contains(&column), "{column} in {header:?}");
     }
@@ -195,7 +198,7 @@ fn the_example_sweeps_run() {
             "--set",
             "grid.setup.model={ m = 3 }",
             "--set",
-            "grid.predict={ sim_steps = 10, sim_reps = 1, power_max_iter = 10 }",
+            "grid.predict={ sim_reps = 1, power_max_iter = 10, asymptotic = { reps = 2, max_steps = 400 } }",
         ]);
         let shrink = if name == "budget" {
             ["--set", r#"grid.x={ param = "steps", values = [5, 10] }"#]

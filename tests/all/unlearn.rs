@@ -55,9 +55,11 @@ fn quick_cnn_figures_write_pngs_and_csvs_and_rerun_from_the_cache() {
                 "reps",
                 "retain_accuracy_mean",
                 "retain_accuracy_sd",
-                "mia_auc_mean",
-                "mia_auc_sd",
+                "attack_strength_mean",
+                "forget_quality_mean",
+                "output_distance_mean",
                 "deletion_fraction",
+                "training_loss_mean",
             ],
             figure => &[
                 "panel",
@@ -66,8 +68,11 @@ fn quick_cnn_figures_write_pngs_and_csvs_and_rerun_from_the_cache() {
                 "escape_fraction",
                 "deletion_fraction",
                 "retain_accuracy_mean",
-                "mia_auc_mean",
+                "attack_strength_mean",
                 "predicted_mean_square_fraction",
+                "predicted_finite_budget_fraction",
+                "escape_steps_predicted_mean",
+                "escaped_at_mean",
             ],
         };
         for column in expected_columns {
@@ -86,8 +91,10 @@ fn quick_cnn_figures_write_pngs_and_csvs_and_rerun_from_the_cache() {
         .unwrap()];
     assert_eq!(
         figure6.lines().next().unwrap().split(',').count(),
-        9,
-        "figure 6 writes only what it shows: {figure6}"
+        17,
+        "figure 6 writes only what it shows (axes, reps, retain accuracy, attack strength, \
+         forget quality, deletion fraction, output distance, training and forget loss at w*): \
+         {figure6}"
     );
     // Everything again: every grid comes from the cache, the CSVs are byte-identical.
     let again = heatmap(dir.path());
@@ -151,7 +158,7 @@ y = { param = "alpha", values = [0.0, 0.3, 1.0] }
 setup.data = { n = 40, n_test = 40, d = 120, n_forget = 6 }
 setup.model = { m = 5 }
 setup.pretrain = { loss = "logistic", eta = 1.0, max_steps = 2000, loss_tol = 0.01 }
-predict = { sim_steps = 60 }
+predict = { asymptotic = { reps = 4, max_steps = 3200 } }
 
 [grid.unlearn]
 steps = 60

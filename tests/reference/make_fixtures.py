@@ -1,7 +1,7 @@
 """Independent NumPy reference for `frontier coherence` and `frontier stability`.
 
 Writes small safetensors inputs with the documented tensor names and the numbers NumPy computes
-for them straight from SCIENCE.md (dense p×p matrices, no shortcuts), into tests/reference/.
+for them straight from the definitions in docs/science.md (dense p×p matrices, no shortcuts), into tests/reference/.
 Run: python3 tests/reference/make_fixtures.py   (needs numpy and safetensors)
 """
 import json

@@ -1,4 +1,4 @@
-//! The two-layer ReLU CNN of SCIENCE.md §5:
+//! The two-layer ReLU CNN (`docs/science.md#the-setting`):
 //! f(W, x) = F_{+1}(W_{+1}, x) − F_{−1}(W_{−1}, x), F_j = (1/m) Σ_r Σ_p ReLU(⟨w_{j,r}, x^(p)⟩),
 //! with 2m filters in R^d and the second layer fixed at ±1/m.
 

@@ -1,4 +1,4 @@
-//! The signal-plus-noise data of Cao et al. (2022) and Kou et al. (2023) (SCIENCE.md §5).
+//! The signal-plus-noise data of Cao et al. (2022) and Kou et al. (2023) (`docs/science.md#the-setting`).
 //!
 //! A sample has a label y ∈ {−1, +1} and P patches in R^d: patch 0 is the signal y·μ, every
 //! other patch is noise ξ ~ N(0, σ_p²(I − μμᵀ/‖μ‖²)), exactly orthogonal to μ. The signal sits

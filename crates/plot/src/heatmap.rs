@@ -42,6 +42,18 @@ pub(crate) fn validate(h: &Heatmap) -> Result<()> {
             });
         }
     }
+    if let Some(&(ix, iy)) = h
+        .hatched
+        .iter()
+        .find(|&&(ix, iy)| ix >= h.x.values.len() || iy >= h.y.values.len())
+    {
+        return Err(PlotError::Panels(format!(
+            "{}: hatched cell ({ix}, {iy}) is outside the {} × {} grid",
+            h.title,
+            h.x.values.len(),
+            h.y.values.len()
+        )));
+    }
     if let Some((lo, hi)) = h.range
         && !(lo.is_finite() && hi.is_finite() && lo < hi)
     {
@@ -144,8 +156,12 @@ fn draw_main<DB: DrawingBackend>(
         })
     }))?;
 
+    draw_hatching(&chart, h, (xe, ye))?;
     let bounds = (x0, x1, y0, y1);
     let mut legend = Vec::new();
+    if !h.hatched.is_empty() {
+        legend.push((h.hatch_label.clone(), Sample::Hatch));
+    }
     for (i, curve) in h.curves.iter().enumerate() {
         let st = CurveStyle::nth(i);
         let pts: Vec<(f64, f64)> = curve
@@ -183,6 +199,58 @@ fn draw_main<DB: DrawingBackend>(
         .map(|&(x, y)| ((xs.fwd(x) - x0) / (x1 - x0), (ys.fwd(y) - y0) / (y1 - y0)));
     let corner = legend_corner(curve_points);
     draw_legend(&chart.plotting_area().strip_coord_spec(), &legend, corner)
+}
+
+/// Hatches the cells of `h.hatched`: three diagonal strokes per cell, dark over a light
+/// halo so that they show on every colour of the map.
+fn draw_hatching<DB: DrawingBackend>(
+    chart: &ChartContext<'_, DB, Cartesian2d<Ticked, Ticked>>,
+    h: &Heatmap,
+    (xe, ye): (&[f64], &[f64]),
+) -> Result<()> {
+    let area = chart.plotting_area();
+    for &(ix, iy) in &h.hatched {
+        let (a, b) = (
+            area.map_coordinate(&(xe[ix], ye[iy])),
+            area.map_coordinate(&(xe[ix + 1], ye[iy + 1])),
+        );
+        let pixels = area.strip_coord_spec();
+        for (from, to) in hatch_strokes(a, b) {
+            pixels.draw(&PathElement::new(
+                vec![from, to],
+                WHITE.mix(0.6).stroke_width(3),
+            ))?;
+            pixels.draw(&PathElement::new(vec![from, to], BLACK.stroke_width(1)))?;
+        }
+    }
+    Ok(())
+}
+
+/// Three parallel diagonal strokes (lower left to upper right) inside the pixel rectangle
+/// with corners `a` and `b`, at a quarter, half and three quarters of its diagonal band.
+pub(crate) fn hatch_strokes(a: (i32, i32), b: (i32, i32)) -> Vec<((i32, i32), (i32, i32))> {
+    let (x0, x1) = (a.0.min(b.0), a.0.max(b.0));
+    let (y0, y1) = (a.1.min(b.1), a.1.max(b.1));
+    let (w, h) = (x1 - x0, y1 - y0);
+    [1, 2, 3]
+        .into_iter()
+        .map(|k| {
+            // The stroke (x − x0) + (y − y0) = t through the rectangle (pixel y grows
+            // downwards), t = k/4 of w + h: from the left or bottom edge to the top or right.
+            let t = (w + h) * k / 4;
+            let start = if t <= h {
+                (x0, y0 + t)
+            } else {
+                (x0 + t - h, y1)
+            };
+            let end = if t <= w {
+                (x0 + t, y0)
+            } else {
+                (x1, y0 + t - w)
+            };
+            (start, end)
+        })
+        .collect()
 }
 
 fn draw_colorbar<DB: DrawingBackend>(
@@ -376,6 +444,25 @@ mod tests {
 
         let lonely = [(f64::NAN, 0.0), (0.5, 0.5), (f64::NAN, 0.0)];
         assert_eq!(clip_polyline(&lonely, UNIT), vec![vec![(0.5, 0.5)]]);
+    }
+
+    #[test]
+    fn hatch_strokes_stay_inside_their_cell() {
+        for (a, b) in [((10, 50), (40, 20)), ((0, 0), (100, 8)), ((5, 5), (6, 90))] {
+            let strokes = hatch_strokes(a, b);
+            assert_eq!(strokes.len(), 3);
+            let (x0, x1) = (a.0.min(b.0), a.0.max(b.0));
+            let (y0, y1) = (a.1.min(b.1), a.1.max(b.1));
+            for (p, q) in strokes {
+                for (x, y) in [p, q] {
+                    assert!(
+                        (x0..=x1).contains(&x) && (y0..=y1).contains(&y),
+                        "{p:?}–{q:?} outside {a:?}, {b:?}"
+                    );
+                }
+                assert_eq!(q.0 - p.0, p.1 - q.1, "a 45° stroke: {p:?}–{q:?}");
+            }
+        }
     }
 
     #[test]

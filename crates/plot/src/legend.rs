@@ -55,6 +55,8 @@ pub(crate) enum Sample {
     Line { colour: RGBColor, shape: usize },
     /// A filled box.
     Swatch(RGBColor),
+    /// A grey box with diagonal hatching (hatched heatmap cells).
+    Hatch,
 }
 
 /// Draws a legend box (white, 80 % opaque, black border) in `corner` of `area`.
@@ -125,6 +127,14 @@ fn draw_sample<DB: DrawingBackend>(
             let rect = [(x, y - 7), (x + SAMPLE_W, y + 7)];
             area.draw(&Rectangle::new(rect, colour.filled()))?;
             area.draw(&Rectangle::new(rect, BLACK.mix(0.5).stroke_width(1)))?;
+        }
+        Sample::Hatch => {
+            let (a, b) = ((x, y - 7), (x + SAMPLE_W, y + 7));
+            area.draw(&Rectangle::new([a, b], RGBColor(150, 150, 150).filled()))?;
+            for (from, to) in crate::heatmap::hatch_strokes(a, b) {
+                area.draw(&PathElement::new(vec![from, to], BLACK.stroke_width(1)))?;
+            }
+            area.draw(&Rectangle::new([a, b], BLACK.mix(0.5).stroke_width(1)))?;
         }
     }
     Ok(())

@@ -80,6 +80,11 @@ pub struct Heatmap {
     pub range: Option<(f64, f64)>,
     /// Curves overlaid in contrasting colours and dash patterns, named in a legend.
     pub curves: Vec<Curve>,
+    /// Cells drawn hatched (diagonal lines over their colour), as (ix, iy); empty for none.
+    pub hatched: Vec<(usize, usize)>,
+    /// Legend entry of the hatching (e.g. "γ_∞ undetermined"); used when `hatched` is not
+    /// empty.
+    pub hatch_label: String,
 }
 
 /// One line of a [`LinePlot`]: mean ± sd at each x.
@@ -170,6 +175,8 @@ impl Heatmap {
             colorbar_label: colorbar_label.into(),
             range: None,
             curves: Vec::new(),
+            hatched: Vec::new(),
+            hatch_label: String::new(),
         }
     }
 }
@@ -213,6 +220,25 @@ pub fn line_panels_png(plots: &[LinePlot], columns: usize) -> Result<Vec<u8>> {
     grid_of_panels(plots, columns)
 }
 
+/// One panel of a figure that mixes heatmaps and line plots ([`plots_png`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plot {
+    /// A heatmap panel.
+    Heatmap(Heatmap),
+    /// A line-plot panel.
+    Lines(LinePlot),
+}
+
+/// Several panels of either kind in one PNG, `columns` per row (row-major), each a full
+/// panel of [`PANEL_SIZE`].
+pub fn plots_png(panels: &[Plot], columns: usize) -> Result<Vec<u8>> {
+    panels.iter().try_for_each(|p| match p {
+        Plot::Heatmap(h) => heatmap::validate(h),
+        Plot::Lines(l) => lines::validate(l),
+    })?;
+    grid_of_panels(panels, columns)
+}
+
 /// A plot that fills one panel.
 trait Draw {
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()>;
@@ -227,6 +253,15 @@ impl Draw for Heatmap {
 impl Draw for LinePlot {
     fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
         lines::draw_lines(area, self)
+    }
+}
+
+impl Draw for Plot {
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
+        match self {
+            Plot::Heatmap(h) => h.draw(area),
+            Plot::Lines(l) => l.draw(area),
+        }
     }
 }
 

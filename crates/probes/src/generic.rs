@@ -1,4 +1,4 @@
-//! The generic curvature path, for any [`Model`] (SCIENCE §3): per-sample Hessians
+//! The generic curvature path, for any [`Model`] (`docs/science.md#two-curvatures-of-one-network`): per-sample Hessians
 //! H_i = ∇²_w ℓ_i(w*) = ℓ''_i g_i g_iᵀ + ℓ'_i ∇²f_i are not rank one in general, and Burn's
 //! autodiff is first-order only, so everything comes from central finite differences of
 //! per-sample loss gradients ∇ℓ_i = ℓ'_i ∇f_i (the model's `score_grads`), in f64, with the

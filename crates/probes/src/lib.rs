@@ -8,7 +8,7 @@
 //!   Lanczos quadrature; generic over [`LinearOperator`], each returning value(s), iterations,
 //!   residual and a converged flag.
 //! - [`gram`]: spectra of H and H_α from the n×n Gram matrix G Gᵀ (rank-one shortcut).
-//! - [`coherence`](mod@coherence): σ, σ_R, σ_F, σ_RF and the pair coherence σ_U (SCIENCE §3).
+//! - [`coherence`](mod@coherence): σ, σ_R, σ_F, σ_RF and the pair coherence σ_U (`docs/science.md#coherence`).
 //! - [`samples`]: per-sample gradients and curvature weights of any `frontier_model::Model`,
 //!   with G Gᵀ computed on the model's Burn device.
 //! - [`report`]: the full coherence report of a model at w* (what `frontier coherence` prints).

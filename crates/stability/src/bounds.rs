@@ -1,4 +1,4 @@
-//! Coherence bounds in the style of Dexter et al. (ICLR 2024), SCIENCE §2.3:
+//! Coherence bounds in the style of Dexter et al. (ICLR 2024), `docs/science.md`:
 //! sufficient conditions for divergence, the "paper-style" curves.
 //!
 //! Both forms read "diverge if coherence ≤ critical":
@@ -9,9 +9,10 @@
 //!   with B = B_r [choice: the paper gives one batch size; B_r is the number
 //!   of retain samples per step, and B_f defaults to it].
 //!
-//! A form never fires when n/B ≤ 1 (full batch). Ties count as divergent up to
-//! a relative [`TIE_TOLERANCE`], so exact boundary cases such as σ = 3 at
-//! n = 100, B = 10 (critical value exactly 3) are not decided by rounding.
+//! A form never applies when n/B ≤ 1 (full batch). This module computes the coherence and
+//! the critical value; the verdict (ties count as divergent up to the relative tolerance, so
+//! exact boundary cases such as σ = 3 at n = 100, B = 10, critical value exactly 3, are not
+//! decided by rounding) is [`crate::verdict::Thresholds::coherence_bound`].
 
 use frontier_probes::{CurvatureGram, try_coherence};
 use serde::Serialize;
@@ -22,9 +23,6 @@ use crate::curvature::{Curvature, Samples};
 use crate::error::Result;
 use crate::first_moment::FirstMoment;
 use crate::problem::Problem;
-
-/// Relative slack with which "coherence ≤ critical" is evaluated.
-pub const TIE_TOLERANCE: f64 = 1e-9;
 
 /// Which form of the bound applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -43,10 +41,10 @@ pub struct CoherenceBound {
     pub form: BoundForm,
     /// The coherence it compares (σ_R or σ_U; dimensionless).
     pub coherence: f64,
-    /// The largest coherence that still diverges under the bound.
+    /// The largest coherence that still diverges under the bound (0 when it does not apply).
     pub critical: f64,
-    /// coherence ≤ critical (and n/B > 1).
-    pub diverges: bool,
+    /// Whether the form applies at all (n/B > 1).
+    pub applies: bool,
 }
 
 /// Diverge test of the SGD form: σ ≤ η·λ_max·sqrt(n/B − 1).
@@ -76,7 +74,7 @@ fn bound(form: BoundForm, coherence: f64, scale: f64, n: usize, b: usize) -> Coh
         form,
         coherence,
         critical,
-        diverges: ratio > 0.0 && coherence <= critical * (1.0 + TIE_TOLERANCE),
+        applies: ratio > 0.0,
     }
 }
 
@@ -157,14 +155,16 @@ pub fn coherence_bound(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verdict::Thresholds;
 
     #[test]
     fn sgd_form_reads_as_specified() {
+        let fires = |b: &CoherenceBound| Thresholds::DEFAULT.coherence_bound(b);
         // n = 100, η·λ_max = 1: σ ≤ sqrt(100/B − 1)
         for (b, last) in [(2, 7), (5, 4), (10, 3), (20, 2), (40, 1)] {
             let reference = (100.0 / b as f64 - 1.0).sqrt();
             for sigma in 1..=50 {
-                let rust = sgd_bound(sigma as f64, 0.5, 2.0, 100, b).diverges;
+                let rust = fires(&sgd_bound(sigma as f64, 0.5, 2.0, 100, b));
                 assert_eq!(
                     rust,
                     sigma <= last,
@@ -173,10 +173,10 @@ mod tests {
             }
         }
         assert!(
-            !sgd_bound(1.0, 0.5, 2.0, 100, 100).diverges,
+            !fires(&sgd_bound(1.0, 0.5, 2.0, 100, 100)),
             "full batch never fires"
         );
         let pair = pair_bound(2.0, 0.5, 1.0, 30, 3);
-        assert!((pair.critical - 1.5).abs() < 1e-15 && pair.diverges == (2.0 <= 1.5));
+        assert!((pair.critical - 1.5).abs() < 1e-15 && !fires(&pair));
     }
 }

@@ -12,10 +12,11 @@
 //! - [`lyapunov`]: almost-sure criterion γ_∞ > 0 (asymptotic exponent, three-valued verdict)
 //!   and the finite-horizon growth within K steps, from simulated runs;
 //!
-//! plus the finite-budget [`escape`] time, the [`score`]s of a predicted frontier (balanced
+//! plus the finite-budget [`escape`] time, the one [`verdict`] engine that decides every
+//! criterion with one set of thresholds, the [`score`]s of a predicted frontier (balanced
 //! accuracy, base rate, boundary distance), the [`simulate`]d dynamics, the [`synthetic`]
-//! Hessian families of the "Hessian test", grids of cells with their boundaries and
-//! agreement scores in [`sweep`], and a one-call [`report::analyze`].
+//! Hessian families of the "Hessian test", grids of cells with their boundaries and scores in
+//! [`sweep`], and a one-call [`report::analyze`].
 //!
 //! Flow: validated [`Family`] inputs → [`Curvature`] (projection onto the span
 //! of the curvature, built once) → [`Problem`] (curvature + validated
@@ -46,6 +47,7 @@ pub mod score;
 pub mod simulate;
 pub mod sweep;
 pub mod synthetic;
+pub mod verdict;
 
 pub use curvature::Curvature;
 pub use error::{Error, Result};
@@ -53,3 +55,4 @@ pub use family::Family;
 pub use problem::{Problem, Sampling, Settings};
 pub use report::{Report, analyze};
 pub use simulate::{InitialState, SimOptions};
+pub use verdict::{Rule, Thresholds, Verdict, Verdicts};

@@ -44,11 +44,6 @@ impl LyapunovEstimate {
             runs: rates.len(),
         }
     }
-
-    /// The finite-horizon verdict: mean growth > 0.
-    pub fn diverges(&self) -> bool {
-        self.gamma > 0.0
-    }
 }
 
 /// The per-step log-growth of ‖ū‖ (the span part of u) over `opts.reps` runs of `opts.steps`

@@ -10,6 +10,7 @@ use crate::first_moment::first_moment;
 use crate::mean_square::{PowerOptions, rho};
 use crate::problem::{Problem, Sampling};
 use crate::simulate::{InitialState, SimOptions, simulate};
+use crate::verdict::Thresholds;
 
 /// Every criterion for one problem, with the inputs that produced it. A
 /// verdict `*_diverges` is true when that criterion predicts divergence
@@ -53,7 +54,7 @@ pub struct Report {
     pub rho_mean_square: f64,
     /// Whether the ρ(T) solver reached its tolerance (else ρ is a lower bound).
     pub rho_converged: bool,
-    /// Mean-square verdict: ρ(T) > 1.
+    /// Mean-square verdict: ρ(T) > 1 + tol ([`Thresholds::mean_square`]).
     pub mean_square_diverges: bool,
     /// λ_min(H_α) over R^p (curvature units).
     #[serde(serialize_with = "number")]
@@ -61,7 +62,8 @@ pub struct Report {
     /// λ_max(H_α) over R^p.
     #[serde(serialize_with = "number")]
     pub lambda_max_h_alpha: f64,
-    /// First-moment verdict: λ_min(H_α) < 0 or λ_max(H_α) > 2/η.
+    /// First-moment verdict: λ_min(H_α) < 0 or λ_max(H_α) > 2/η, up to the relative
+    /// tolerance of [`Thresholds::first_moment`].
     pub first_moment_diverges: bool,
     /// Retain coherence σ_R.
     #[serde(serialize_with = "number")]
@@ -81,7 +83,8 @@ pub struct Report {
     /// The largest coherence for which the bound still predicts divergence.
     #[serde(serialize_with = "number")]
     pub coherence_bound_critical: f64,
-    /// Coherence-bound verdict: coherence ≤ critical.
+    /// Coherence-bound verdict: the form applies and coherence ≤ critical
+    /// ([`Thresholds::coherence_bound`]).
     pub coherence_bound_diverges: bool,
     /// Top Lyapunov exponent γ (log growth of ‖u‖ per step).
     #[serde(serialize_with = "number")]
@@ -89,7 +92,9 @@ pub struct Report {
     /// Standard error of γ over runs.
     #[serde(serialize_with = "number")]
     pub lyapunov_stderr: f64,
-    /// Almost-sure verdict: γ > 0.
+    /// Finite-horizon verdict: the simulated mean growth γ over `steps` steps is > 0
+    /// ([`Thresholds::growth_within`]; for the asymptotic γ_∞ see
+    /// [`crate::lyapunov::asymptotic_exponent`]).
     pub lyapunov_diverges: bool,
     /// Fraction of simulated runs that diverged.
     #[serde(serialize_with = "number")]
@@ -163,6 +168,7 @@ pub fn analyze_with_progress(
     let rho = rho(problem, &PowerOptions::default());
     on.advance(1);
     let settings = problem.settings();
+    let verdicts = Thresholds::DEFAULT;
     Ok(Report {
         eta: settings.eta,
         alpha: settings.alpha,
@@ -184,20 +190,20 @@ pub fn analyze_with_progress(
         rank: curv.rank(),
         rho_mean_square: rho.value,
         rho_converged: rho.converged,
-        mean_square_diverges: rho.diverges(),
+        mean_square_diverges: verdicts.mean_square(rho.value),
         lambda_min_h_alpha: first.lambda_min,
         lambda_max_h_alpha: first.lambda_max,
-        first_moment_diverges: first.diverges,
+        first_moment_diverges: verdicts.first_moment(settings.eta, &first),
         sigma_r: coh.sigma_r,
         sigma_f: coh.sigma_f,
         sigma_rf: coh.sigma_rf,
         sigma_u: coh.sigma_u,
         coherence_bound_form: bound.form,
         coherence_bound_critical: bound.critical,
-        coherence_bound_diverges: bound.diverges,
+        coherence_bound_diverges: verdicts.coherence_bound(&bound),
         lyapunov: summary.lyapunov.gamma,
         lyapunov_stderr: summary.lyapunov.stderr,
-        lyapunov_diverges: summary.lyapunov.diverges(),
+        lyapunov_diverges: verdicts.growth_within(summary.lyapunov.gamma),
         diverged_fraction: summary.diverged_fraction,
         mean_diverge_step: summary.mean_diverge_step,
         simulation_diverges: summary.diverged_fraction > 0.5,

@@ -1,8 +1,14 @@
 //! Grids of the linearised dynamics as plain serialisable data: the evaluation of every
 //! criterion and of the simulated runs per grid cell ([`evaluate`]), the boundary curves to
-//! overlay ([`step_line`]) and each boundary's agreement score with the simulated majority
-//! ([`Heatmap`]). What a grid spans (the Hessian-test figures, a user's own sweep) is the
-//! caller's choice; no plotting here.
+//! overlay ([`step_line`]) and each boundary's scores against the simulated majority
+//! ([`Heatmap`], [`crate::score`]). What a grid spans (the Hessian-test figures, a user's own
+//! sweep) is the caller's choice; no plotting here.
+//!
+//! The label of a cell is the simulated majority: more than half of its `sim.reps` runs
+//! diverge within `sim.steps` steps. The simulated predictors (γ_∞ and growth within K) come
+//! from runs of their own ([`Predictors`]), with master seeds that must differ from the
+//! label's, so that scoring them against the label is not circular. Every verdict is decided
+//! by the one engine, [`Thresholds`].
 
 use frontier_common::{Progress, par_map};
 use frontier_probes::{Coherence, try_coherence};
@@ -12,43 +18,64 @@ use crate::bounds::{coherence_bound, curvature_gram};
 use crate::curvature::Curvature;
 use crate::error::{Error, Result};
 use crate::first_moment::first_moment;
+use crate::lyapunov::{AsymptoticOptions, asymptotic_exponent, growth_within};
 use crate::mean_square::{PowerOptions, rho};
 use crate::problem::{Problem, Settings};
+use crate::score::{Scores, score};
 use crate::simulate::{SimOptions, simulate};
+use crate::verdict::{Evidence, Rule, Thresholds, Verdict, Verdicts};
 
-/// A stability criterion drawn as a boundary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Rule {
-    /// The coherence bound (SGD form without forget set, pair form with).
-    CoherenceBound,
-    /// ρ(T) > 1 (exact mean-square).
-    MeanSquare,
-    /// γ > 0 (almost sure).
-    Lyapunov,
-    /// λ_min(H_α) < 0 or λ_max(H_α) > 2/η.
-    FirstMoment,
+/// How the simulated predictors of a cell are computed, from runs independent of the label's.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Predictors {
+    /// γ_∞ (asymptotic): its runs, horizons and master seed (≠ the label's `sim.seed`).
+    pub asymptotic: AsymptoticOptions,
+    /// Runs per cell behind linear growth within K steps (K = the label's `sim.steps`; ≥ 1).
+    pub growth_reps: usize,
+    /// Their master seed (≠ the label's `sim.seed`).
+    pub growth_seed: u64,
 }
 
-impl Rule {
-    /// Legend text.
-    pub fn label(self) -> &'static str {
-        match self {
-            Rule::CoherenceBound => "coherence bound",
-            Rule::MeanSquare => "ρ(T) = 1",
-            Rule::Lyapunov => "γ = 0",
-            Rule::FirstMoment => "first moment",
+impl Default for Predictors {
+    /// γ_∞ with the defaults of [`AsymptoticOptions`] but seed 1; growth within K from 10
+    /// runs, seed 2 (the labels' default seed is 0).
+    fn default() -> Self {
+        Predictors {
+            asymptotic: AsymptoticOptions {
+                seed: 1,
+                ..AsymptoticOptions::default()
+            },
+            growth_reps: 10,
+            growth_seed: 2,
         }
     }
+}
 
-    /// The rule's verdict for a cell.
-    pub fn diverges(self, cell: &Cell) -> bool {
-        match self {
-            Rule::CoherenceBound => cell.coherence_bound_diverges,
-            Rule::MeanSquare => cell.rho > 1.0,
-            Rule::Lyapunov => cell.gamma > 0.0,
-            Rule::FirstMoment => cell.first_moment_diverges,
+impl Predictors {
+    /// Checks every field, and that both seeds differ from the label's `label_seed`; errors
+    /// name the field.
+    pub fn validate(&self, label_seed: u64) -> Result<()> {
+        self.asymptotic.validate()?;
+        if self.growth_reps == 0 {
+            return Err(Error::out_of_range("growth_reps", 0, "1 or more"));
         }
+        for (field, seed) in [
+            ("asymptotic.seed", self.asymptotic.seed),
+            ("growth_seed", self.growth_seed),
+        ] {
+            if seed == label_seed {
+                return Err(Error::out_of_range(
+                    field,
+                    seed,
+                    format!(
+                        "another seed than the label's runs (sim.seed = {label_seed}): a \
+                         predictor from the label's own runs scores circularly"
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -59,32 +86,37 @@ pub struct Cell {
     pub x: f64,
     /// y coordinate (grid value).
     pub y: f64,
-    /// Fraction of simulated runs that diverged.
+    /// Fraction of the label's simulated runs that diverged.
     pub diverged_fraction: f64,
     /// Mean divergence step over diverged runs (None when none diverged).
     pub mean_diverge_step: Option<f64>,
-    /// Mean ‖u‖ at the end of the runs.
+    /// Mean ‖u‖ at the end of the label's runs.
     pub mean_final_norm: f64,
     /// ρ(T) on the curvature span.
     pub rho: f64,
     /// Whether the eigen-solve for ρ converged.
     pub rho_converged: bool,
-    /// Lyapunov exponent γ from the same runs (log growth of ‖u‖ per step).
-    pub gamma: f64,
-    /// Its standard error over runs.
-    pub gamma_stderr: f64,
     /// λ_min(H_α).
     pub lambda_min_h_alpha: f64,
     /// λ_max(H_α).
     pub lambda_max_h_alpha: f64,
-    /// First-moment verdict.
-    pub first_moment_diverges: bool,
     /// The coherence the bound compares (σ_R for SGD, σ_U for pairs).
     pub coherence: f64,
     /// The bound's critical coherence.
     pub coherence_critical: f64,
-    /// The bound's verdict.
-    pub coherence_bound_diverges: bool,
+    /// γ̂_∞ (log growth of ‖u‖ per step) from the predictors' own runs.
+    pub gamma_inf: f64,
+    /// Its standard error over runs.
+    pub gamma_inf_stderr: f64,
+    /// Steps each of its runs took (the last horizon).
+    pub gamma_inf_steps: usize,
+    /// Linear growth within K steps (mean log growth of ‖u‖ per step), own runs.
+    pub growth_within_k: f64,
+    /// Its standard error over runs.
+    pub growth_within_k_stderr: f64,
+    /// Every rule's verdict.
+    #[serde(flatten)]
+    pub verdicts: Verdicts,
 }
 
 impl Cell {
@@ -94,7 +126,7 @@ impl Cell {
     }
 }
 
-/// A rule's boundary as a step line, and how well the rule matches simulation.
+/// A rule's boundary as a step line, and how well the rule matches the empirical labels.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Boundary {
     /// The rule.
@@ -103,10 +135,13 @@ pub struct Boundary {
     pub label: String,
     /// Step line in data coordinates: for each column, two points spanning
     /// the column's cell edges at the y edge just beyond the column's extreme
-    /// diverging cell (see [`Heatmap`]).
+    /// escaping cell (see [`Heatmap`]).
     pub points: Vec<(f64, f64)>,
-    /// Fraction of cells where the rule's label equals the simulated majority.
-    pub agreement: f64,
+    /// Balanced accuracy, base rate and boundary distance of the rule's labels (escape =
+    /// [`Verdict::Escape`]; undetermined counts as not escaping) against the empirical ones.
+    pub scores: Scores,
+    /// The cells (ix, iy) whose verdict is undetermined (γ_∞ only; empty otherwise).
+    pub undetermined: Vec<(usize, usize)>,
 }
 
 /// A heatmap grid: colour = `diverged_fraction`; `cells[iy * x.len() + ix]`.
@@ -133,7 +168,7 @@ pub struct Heatmap {
     pub cells: Vec<Cell>,
     /// Overlaid boundaries.
     pub boundaries: Vec<Boundary>,
-    /// Total simulated steps (cells × reps × steps).
+    /// Total simulated steps of the labels (cells × reps × steps).
     pub simulated_steps: u64,
 }
 
@@ -146,31 +181,41 @@ impl Heatmap {
 
 impl Boundary {
     /// The boundary of `rule` over a grid with cell edges `x_edges`, `y_edges` (lengths
-    /// nx + 1, ny + 1), whose divergent region sits at `region` of the y axis:
-    /// `labels(ix, iy)` gives cell (ix, iy)'s (predicted, observed) verdicts (true = diverges
-    /// or escapes). The step line follows the predicted verdicts ([`step_line`]); the agreement
-    /// is the fraction of cells where the two verdicts are equal.
+    /// nx + 1, ny + 1), whose escaping region sits at `region` of the y axis:
+    /// `labels(ix, iy)` gives cell (ix, iy)'s predicted verdict and observed label (true =
+    /// escapes). The step line follows the cells predicted to escape ([`step_line`]); the
+    /// scores come from [`score`].
     pub fn of(
         rule: Rule,
         x_edges: &[f64],
         y_edges: &[f64],
         region: Region,
-        labels: impl Fn(usize, usize) -> (bool, bool),
+        labels: impl Fn(usize, usize) -> (Verdict, bool),
     ) -> Boundary {
         let (nx, ny) = (x_edges.len() - 1, y_edges.len() - 1);
-        let points = step_line(x_edges, y_edges, region, |ix, iy| labels(ix, iy).0);
-        let agree = (0..ny)
+        let points = step_line(x_edges, y_edges, region, |ix, iy| {
+            labels(ix, iy).0 == Verdict::Escape
+        });
+        let cells: Vec<(usize, usize)> = (0..ny)
             .flat_map(|iy| (0..nx).map(move |ix| (ix, iy)))
-            .filter(|&(ix, iy)| {
-                let (predicted, observed) = labels(ix, iy);
-                predicted == observed
+            .collect();
+        let (predicted, observed): (Vec<bool>, Vec<bool>) = cells
+            .iter()
+            .map(|&(ix, iy)| {
+                let (verdict, observed) = labels(ix, iy);
+                (verdict == Verdict::Escape, observed)
             })
-            .count();
+            .unzip();
         Boundary {
             rule,
             label: rule.label().to_string(),
             points,
-            agreement: agree as f64 / (nx * ny) as f64,
+            scores: score(&predicted, &observed, nx, region)
+                .expect("a non-empty grid of nx columns"),
+            undetermined: cells
+                .into_iter()
+                .filter(|&(ix, iy)| labels(ix, iy).0 == Verdict::Undetermined)
+                .collect(),
         }
     }
 }
@@ -198,19 +243,22 @@ pub struct Spec {
     pub y: f64,
 }
 
-/// Evaluates every criterion and the simulation for each spec, in parallel on `threads`
-/// workers (0 = all cores; results do not depend on it); the simulations' streams use cell
-/// index `cell_offset + i`. `progress` is told the number of specs and advances by one per
-/// finished cell.
+/// Evaluates every criterion, the label's simulation (`sim`) and the simulated predictors
+/// (`predictors`, validated against `sim.seed`) for each spec, in parallel on `threads`
+/// workers (0 = all cores; results do not depend on it). The simulations' streams use cell
+/// index `cell_offset + i` under their own master seeds. `progress` is told the number of
+/// specs and advances by one per finished cell.
 pub fn evaluate(
     curvatures: &[Curvature],
     specs: &[Spec],
     sim: &SimOptions,
+    predictors: &Predictors,
     threads: usize,
     cell_offset: u64,
     progress: &dyn Progress,
 ) -> Result<Vec<Cell>> {
     sim.validate()?;
+    predictors.validate(sim.seed)?;
     progress.start(specs.len());
     let grams = par_map(curvatures.len(), threads, |i| {
         curvature_gram(&curvatures[i])
@@ -230,13 +278,31 @@ pub fn evaluate(
     .collect::<Result<_>>()?;
     par_map(specs.len(), threads, |i| {
         let spec = &specs[i];
+        let cell = cell_offset + i as u64;
         let problem = Problem::new(&curvatures[spec.curvature], spec.settings)?;
-        let summary = simulate(&problem, sim, cell_offset + i as u64)?;
+        let summary = simulate(&problem, sim, cell)?;
         let power = rho(&problem, &PowerOptions::default());
         let first = first_moment(&problem);
         let key = (spec.curvature, spec.settings.alpha.to_bits());
         let coh = &coherences[keys.binary_search(&key).expect("every key was computed")];
         let bound = coherence_bound(&problem, coh, &first);
+        let asymptotic = asymptotic_exponent(&problem, &predictors.asymptotic, cell)?;
+        let growth = growth_within(
+            &problem,
+            sim.steps,
+            predictors.growth_reps,
+            predictors.growth_seed,
+            cell,
+        )?;
+        let verdicts = Thresholds::DEFAULT.judge(&Evidence {
+            eta: spec.settings.eta,
+            rho: power.value,
+            first,
+            bound,
+            asymptotic: Some(asymptotic.verdict),
+            growth_rate: Some(growth.rate),
+            escape: None,
+        });
         progress.advance(1);
         Ok(Cell {
             x: spec.x,
@@ -246,14 +312,16 @@ pub fn evaluate(
             mean_final_norm: summary.mean_final_norm,
             rho: power.value,
             rho_converged: power.converged,
-            gamma: summary.lyapunov.gamma,
-            gamma_stderr: summary.lyapunov.stderr,
             lambda_min_h_alpha: first.lambda_min,
             lambda_max_h_alpha: first.lambda_max,
-            first_moment_diverges: first.diverges,
             coherence: bound.coherence,
             coherence_critical: bound.critical,
-            coherence_bound_diverges: bound.diverges,
+            gamma_inf: asymptotic.gamma,
+            gamma_inf_stderr: asymptotic.stderr,
+            gamma_inf_steps: asymptotic.steps,
+            growth_within_k: growth.rate,
+            growth_within_k_stderr: growth.stderr,
+            verdicts,
         })
     })
     .into_iter()
@@ -306,7 +374,7 @@ pub fn step_line(
 impl Heatmap {
     /// The heatmap of `cells` (row-major in y, from [`evaluate`]) over grid values `x` × `y`
     /// with the boundaries of `rules`, whose divergent region lies at `region` of the y axis;
-    /// `sim` gave the simulated runs.
+    /// `sim` gave the label's runs.
     pub fn new(
         x: Vec<f64>,
         y: Vec<f64>,
@@ -320,10 +388,12 @@ impl Heatmap {
         let nx = x.len();
         let boundaries = rules
             .iter()
+            .filter(|&&rule| cells.iter().all(|c| c.verdicts.get(rule).is_some()))
             .map(|&rule| {
                 Boundary::of(rule, &x_edges, &y_edges, region, |ix, iy| {
                     let cell = &cells[iy * nx + ix];
-                    (rule.diverges(cell), cell.majority_diverged())
+                    let verdict = cell.verdicts.get(rule).expect("filtered above");
+                    (verdict, cell.majority_diverged())
                 })
             })
             .collect();
@@ -387,7 +457,16 @@ mod tests {
             reps: 3,
             ..SimOptions::default()
         };
-        let cells = |threads| evaluate(&curvatures, &specs, &sim, threads, 0, &Silent).unwrap();
+        let predictors = Predictors {
+            asymptotic: AsymptoticOptions {
+                max_steps: 3200,
+                ..Predictors::default().asymptotic
+            },
+            ..Predictors::default()
+        };
+        let cells = |threads| {
+            evaluate(&curvatures, &specs, &sim, &predictors, threads, 0, &Silent).unwrap()
+        };
         let one = cells(1);
         assert_eq!(one, cells(2));
         let map = Heatmap::new(
@@ -395,9 +474,14 @@ mod tests {
             vec![1.0, 32.0],
             true,
             one,
-            &[Rule::MeanSquare, Rule::Lyapunov],
+            &[Rule::MeanSquare, Rule::Asymptotic, Rule::FiniteBudget],
             Region::LowY,
             &sim,
+        );
+        assert_eq!(
+            map.boundaries.iter().map(|b| b.rule).collect::<Vec<_>>(),
+            [Rule::MeanSquare, Rule::Asymptotic],
+            "T̂_esc is not evaluated on synthetic Hessians: no boundary"
         );
         assert_eq!((map.cell(1, 0).x, map.cell(1, 0).y), (40.0, 1.0));
         assert_eq!(map.simulated_steps, 4 * 3 * 200);
@@ -408,5 +492,57 @@ mod tests {
         assert_eq!(ms.points[2].1, 16.5, "B = 40: between σ = 1 and 32");
         assert_eq!(map.cell(0, 0).diverged_fraction, 1.0);
         assert_eq!(map.cell(1, 1).diverged_fraction, 0.0);
+        // Labels: the σ = 1 row diverges within 200 steps, the σ = 32 row does not, although
+        // ρ(T) > 1 at (B = 2, σ = 32) (σ ≤ 33 diverges there, so slowly that 200 steps do not
+        // reach the threshold). By hand: TPR = 2/2, TNR = 1/2 → balanced accuracy 0.75;
+        // base rate 2/4; frontier positions (from the stable end, the top) 1 vs 0 for B = 2
+        // and 1 vs 1 for B = 40 → distance 0.5.
+        assert_eq!(map.cell(1, 0).diverged_fraction, 1.0);
+        assert_eq!(map.cell(0, 1).diverged_fraction, 0.0);
+        assert!(map.cell(0, 1).verdicts.mean_square, "{:?}", map.cell(0, 1));
+        assert_eq!(ms.scores.balanced_accuracy, Some(0.75), "{:?}", ms.scores);
+        assert_eq!(
+            (ms.scores.base_rate, ms.scores.boundary_distance),
+            (0.5, 0.5)
+        );
+        for cell in &map.cells {
+            assert_eq!(
+                cell.verdicts.mean_square,
+                cell.rho > 1.0 + crate::verdict::TOLERANCE,
+                "{cell:?}"
+            );
+        }
+    }
+
+    /// The simulated predictors must not reuse the label's seed.
+    #[test]
+    fn predictors_on_the_labels_seed_are_refused() {
+        let sim = SimOptions::default();
+        let ok = Predictors::default();
+        ok.validate(sim.seed).unwrap();
+        for (bad, field) in [
+            (
+                Predictors {
+                    growth_seed: sim.seed,
+                    ..ok
+                },
+                "growth_seed",
+            ),
+            (
+                Predictors {
+                    asymptotic: AsymptoticOptions {
+                        seed: sim.seed,
+                        ..ok.asymptotic
+                    },
+                    ..ok
+                },
+                "asymptotic.seed",
+            ),
+        ] {
+            match bad.validate(sim.seed) {
+                Err(Error::OutOfRange { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
     }
 }

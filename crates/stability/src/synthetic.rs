@@ -133,6 +133,7 @@ mod tests {
     use crate::first_moment::first_moment;
     use crate::mean_square::{PowerOptions, rho};
     use crate::problem::{Problem, Settings};
+    use crate::verdict::Thresholds;
 
     const N: usize = 100;
     const ETA: f64 = 0.5;
@@ -173,7 +174,9 @@ mod tests {
         {
             let problem =
                 |s: usize| Problem::new(&curvs[s - 1], Settings::new(ETA, 0.0, b)).unwrap();
-            let ms = threshold(|s| rho(&problem(s), &PowerOptions::default()).diverges());
+            let ms = threshold(|s| {
+                Thresholds::DEFAULT.mean_square(rho(&problem(s), &PowerOptions::default()).value)
+            });
             let ms_reference = threshold(|s| dial_rho_reference(s, b) > 1.0);
             assert_eq!(
                 ms, ms_expected,
@@ -186,7 +189,7 @@ mod tests {
             let cb = threshold(|s| {
                 let p = problem(s);
                 let coh = coherence(&p).unwrap();
-                coherence_bound(&p, &coh, &first_moment(&p)).diverges
+                Thresholds::DEFAULT.coherence_bound(&coherence_bound(&p, &coh, &first_moment(&p)))
             });
             let cb_reference =
                 threshold(|s| s as f64 <= (N as f64 / b as f64 - 1.0).sqrt() + 1e-12);
@@ -248,7 +251,7 @@ mod tests {
                 let p = Problem::new(&curv, Settings::new(ETA, alpha, 5)).unwrap();
                 let fm = first_moment(&p);
                 assert_eq!(
-                    fm.diverges,
+                    Thresholds::DEFAULT.first_moment(ETA, &fm),
                     alpha > 0.0,
                     "σ_R={sigma_retain} α={alpha}: {fm:?}"
                 );

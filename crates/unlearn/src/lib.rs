@@ -49,7 +49,7 @@ pub use grid::{
 pub use ks::{KsTest, ks_test};
 pub use mia::{attack_strength, auc, null_strength_95};
 pub use outcome::Snapshot;
-pub use predict::{HessianMethod, Linearised, PredictConfig, Prediction};
+pub use predict::{AsymptoticConfig, HessianMethod, Linearised, PredictConfig, Prediction, Query};
 pub use retrain::Reference;
 pub use run::{RunOutcome, Success, UnlearnConfig, unlearn, unlearn_model};
 pub use setup::{Setup, SetupConfig};

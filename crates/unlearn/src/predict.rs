@@ -1,8 +1,11 @@
-//! The boundary predicted from the curvature at w* (SCIENCE.md §1–§3): the per-sample
-//! Hessians H_i of the model at w* feed the stability engine, which decides per (η, α, B)
-//! whether the linearised step escapes: ρ(T) > 1 (mean square), γ > 0 (almost sure, from
-//! simulated linear runs), first moment (λ_min(H_α) < 0 or λ_max(H_α) > 2/η) and the pair
-//! coherence bound.
+//! The boundary predicted from the curvature at w* (`docs/science.md`): the per-sample
+//! Hessians H_i of the model at w* feed the stability engine, and the one verdict engine
+//! ([`Thresholds`]) decides per (η, α, B, budget K) whether the linearised step escapes:
+//! ρ(T) = 1 (mean square), first moment (λ_min(H_α) < 0 or λ_max(H_α) > 2/η), the pair
+//! coherence bound, γ_∞ (asymptotic, from long simulated linear runs, three-valued), linear
+//! growth within K steps (simulated linear runs of the budget's length) and the finite-budget
+//! escape T̂_esc ≤ K (from the forget set's margins and score gradients at w*,
+//! [`crate::escape`]).
 //!
 //! How the H_i are built ([`HessianMethod::choose`]) depends on the model:
 //!
@@ -18,18 +21,17 @@
 //!   eigenvalues set to 0, the nearest PSD matrix in Frobenius norm) \[choice\], as the
 //!   rank-one path clamps c_i at 0.
 //! - **None** otherwise (a curved model with more parameters, or f32): no predictions; the
-//!   grid prints a one-line note on stderr, its `predicted_*` CSV columns are NaN and no
+//!   grid prints a one-line note on stderr, its `predicted_*` CSV columns are empty and no
 //!   boundaries are drawn. The rank-one formula is never used for a model that does not
 //!   declare rank-one Hessians.
 //!
-//! Verdicts use a relative tolerance [`TOLERANCE`]: outside the span of the forget and retain
-//! curvature the step is the identity (eigenvalue exactly 1 of T, 0 of H_α), so round-off
-//! must not turn "neutral" into "diverges" (e.g. at α = 0 the forget-only directions of the
-//! span have H_α-eigenvalue 0 up to 1e-17). λ_min(H_α) is reported over R^p (0 counts when the
-//! span is smaller than R^p, as for the CNN, where p ≫ r).
+//! λ_min(H_α) is reported over R^p (0 counts when the span is smaller than R^p, as for the
+//! CNN, where p ≫ r). What does not depend on the budget (ρ(T) and γ_∞) is computed once per
+//! setup and step setting and shared by every cell that asks for it (e.g. the cells of a
+//! budget axis): γ_∞ needs tens of thousands of simulated steps where |γ_∞| is small.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use burn::tensor::DType;
 use frontier_model::{DeviceData, Loss, Model};
@@ -39,18 +41,18 @@ use frontier_probes::{
 };
 use frontier_stability::bounds::{curvature_gram, pair_bound};
 use frontier_stability::first_moment::{FirstMoment, first_moment};
-use frontier_stability::lyapunov::lyapunov;
+use frontier_stability::lyapunov::{
+    AsymptoticExponent, AsymptoticOptions, asymptotic_exponent, growth_within,
+};
 use frontier_stability::mean_square::{PowerOptions, rho};
-use frontier_stability::simulate::{InitialState, SimOptions};
-use frontier_stability::sweep::Rule;
-use frontier_stability::{Curvature, Family, Problem, Settings};
+use frontier_stability::simulate::InitialState;
+use frontier_stability::verdict::Evidence;
+use frontier_stability::{Curvature, Family, Problem, Settings, Thresholds, Verdicts};
 use nalgebra::{DMatrix, SymmetricEigen};
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
-
-/// Relative tolerance of the verdicts: ρ > 1 + tol, γ > tol, λ_min(H_α) < −tol·|λ|_max(H_α).
-pub const TOLERANCE: f64 = 1e-9;
+use crate::error::{Result, invalid};
+use crate::escape::EscapeInputs;
 
 /// Lanczos steps for ρ(T) when the first moment already diverges (ρ(T) > 1 is then
 /// certain; the iterations only refine the reported value).
@@ -62,9 +64,8 @@ const FIRST_MOMENT_ITER: usize = 20;
 pub struct PredictConfig {
     /// Compute the predictions at all.
     pub enabled: bool,
-    /// Steps of each simulated linear run behind γ.
-    pub sim_steps: usize,
-    /// Simulated linear runs per cell and seed behind γ.
+    /// Simulated linear runs per cell and seed behind linear growth within K steps (K = the
+    /// unlearning budget `unlearn.steps`).
     pub sim_reps: usize,
     /// Lanczos iteration for ρ(T): relative residual tolerance (the field keeps its old name
     /// so configs stay valid).
@@ -72,22 +73,105 @@ pub struct PredictConfig {
     /// Lanczos iteration for ρ(T): step cap (the top Ritz value is a lower bound on ρ,
     /// so a capped estimate above 1 still proves divergence).
     pub power_max_iter: usize,
+    /// γ_∞ (asymptotic): for how many setups per cell, and how long.
+    pub asymptotic: AsymptoticConfig,
 }
 
 impl Default for PredictConfig {
-    /// On; γ from 4 runs of 200 steps; ρ to 1e-6 within 300 iterations.
+    /// On; growth within K from 4 runs; ρ to 1e-6 within 300 iterations; γ_∞ as in
+    /// [`AsymptoticConfig::default`].
     fn default() -> Self {
         PredictConfig {
             enabled: true,
-            sim_steps: 200,
             sim_reps: 4,
             power_tol: 1e-6,
             power_max_iter: 300,
+            asymptotic: AsymptoticConfig::default(),
         }
     }
 }
 
-/// The verdicts for one (setup, settings).
+impl PredictConfig {
+    /// Checks the fields; errors name the config key.
+    pub fn validate(&self) -> Result<()> {
+        if self.sim_reps == 0 {
+            return Err(invalid("predict.sim_reps", "must be at least 1, got 0"));
+        }
+        self.asymptotic
+            .options(0)
+            .validate()
+            .map_err(|e| invalid("predict.asymptotic", e.to_string()))
+    }
+}
+
+/// How γ_∞ is estimated in a grid (see [`asymptotic_exponent`]): the runs of setup r use a
+/// master seed derived from (grid seed, r), and every cell of that setup with the same step
+/// settings shares one estimate.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AsymptoticConfig {
+    /// How many setups (repetitions) of each cell get a γ_∞: the first `setups` (0 = none;
+    /// more than the repetitions = all). γ_∞ costs up to about 2·`reps`·`max_steps`
+    /// simulated steps per setup and step setting.
+    pub setups: usize,
+    /// Independent runs per estimate (≥ 2).
+    pub reps: usize,
+    /// The first horizon T₀ (≥ 2 steps); horizons double from it.
+    pub min_steps: usize,
+    /// The step cap (≥ `min_steps`): without a sign by then, γ_∞ is undetermined.
+    pub max_steps: usize,
+    /// The slowest mode must have had this many times 1/|γ̂| steps (> 0).
+    pub settle: f64,
+}
+
+impl Default for AsymptoticConfig {
+    /// One setup per cell, 8 runs, horizons 200 … 25 600 steps, settle 5: a sign needs
+    /// |γ_∞| ≥ 5/25 600 ≈ 2·10⁻⁴ at the last horizon (the memorisation regime's
+    /// γ_∞ ≈ 5·10⁻⁴ at small α).
+    fn default() -> Self {
+        AsymptoticConfig {
+            setups: 1,
+            reps: 8,
+            min_steps: 200,
+            max_steps: 25_600,
+            settle: 5.0,
+        }
+    }
+}
+
+impl AsymptoticConfig {
+    /// The estimator's options with master seed `seed` (isotropic start).
+    pub fn options(&self, seed: u64) -> AsymptoticOptions {
+        AsymptoticOptions {
+            reps: self.reps,
+            seed,
+            min_steps: self.min_steps,
+            max_steps: self.max_steps,
+            settle: self.settle,
+            init: InitialState::Normal,
+        }
+    }
+}
+
+/// What one prediction is asked for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Query {
+    /// η, α, B_r, B_f and the sampling scheme of the unlearning step.
+    pub settings: Settings,
+    /// The step budget K.
+    pub budget: usize,
+    /// The escape radius R = escape_factor·‖w*‖ (parameter units).
+    pub radius: f64,
+    /// Master seed of the runs behind growth within K …
+    pub growth_seed: u64,
+    /// … and the cell index of their streams.
+    pub cell: u64,
+    /// Master seed of the runs behind γ_∞; `None`: no γ_∞ for this setup.
+    pub asymptotic_seed: Option<u64>,
+}
+
+/// The predictions for one (setup, settings, budget): every number behind a verdict, and the
+/// verdicts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prediction {
     /// ρ(T) on the curvature span (growth of E‖u‖² per step): the larger of the Lanczos
@@ -96,9 +180,6 @@ pub struct Prediction {
     pub rho: f64,
     /// Whether its Lanczos iteration converged.
     pub rho_converged: bool,
-    /// Lyapunov exponent γ (log growth of ‖u‖ per step).
-    #[serde(with = "crate::cache::lossless")]
-    pub gamma: f64,
     /// λ_min(H_α) over R^p (curvature units, 1/η).
     #[serde(with = "crate::cache::lossless")]
     pub lambda_min_h_alpha: f64,
@@ -111,35 +192,29 @@ pub struct Prediction {
     /// The pair bound's critical coherence η·|λ|_max(H_α)·sqrt(N/B − 1).
     #[serde(with = "crate::cache::lossless")]
     pub pair_critical: f64,
-    /// ρ(T) > 1.
-    pub mean_square: bool,
-    /// γ > 0.
-    pub lyapunov: bool,
-    /// λ_min(H_α) < 0 or λ_max(H_α) > 2/η.
-    pub first_moment: bool,
-    /// σ_U ≤ critical.
-    pub pair_bound: bool,
+    /// γ̂_∞ (log growth of ‖u‖ per step; NaN when not estimated for this setup).
+    #[serde(with = "crate::cache::lossless")]
+    pub gamma_inf: f64,
+    /// Its standard error (NaN when not estimated).
+    #[serde(with = "crate::cache::lossless")]
+    pub gamma_inf_stderr: f64,
+    /// Steps each of its runs took (0 when not estimated).
+    pub gamma_inf_steps: usize,
+    /// Linear growth within K steps: mean log growth of ‖u‖ per step over the budget.
+    #[serde(with = "crate::cache::lossless")]
+    pub growth_within_k: f64,
+    /// T̂_esc = L/κ, the predicted escape step (+∞ when no direction is unstable).
+    #[serde(with = "crate::cache::lossless")]
+    pub escape_steps: f64,
+    /// κ = ln(1 + η|λ_min(H_α)|), e-folds per step.
+    #[serde(with = "crate::cache::lossless")]
+    pub kappa: f64,
+    /// L, the loss-shape factor (e-folds the escape needs).
+    #[serde(with = "crate::cache::lossless")]
+    pub shape_factor: f64,
+    /// Every verdict.
+    pub verdicts: Verdicts,
 }
-
-impl Prediction {
-    /// The verdict of `rule` (true = predicted to escape).
-    pub fn diverges(&self, rule: Rule) -> bool {
-        match rule {
-            Rule::MeanSquare => self.mean_square,
-            Rule::Lyapunov => self.lyapunov,
-            Rule::FirstMoment => self.first_moment,
-            Rule::CoherenceBound => self.pair_bound,
-        }
-    }
-}
-
-/// The rules predicted for every grid, in legend order.
-pub const RULES: [Rule; 4] = [
-    Rule::MeanSquare,
-    Rule::Lyapunov,
-    Rule::FirstMoment,
-    Rule::CoherenceBound,
-];
 
 /// How the per-sample Hessians at w* are built (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,7 +257,16 @@ struct AlphaTerms {
     first: FirstMoment,
 }
 
-/// The linearised problem at w*: retain and forget curvature in span coordinates.
+/// What the predictions of one step setting share whatever the budget: ρ(T) and γ_∞.
+#[derive(Debug, Clone, Copy)]
+struct SettingTerms {
+    rho: f64,
+    rho_converged: bool,
+    asymptotic: Option<AsymptoticExponent>,
+}
+
+/// The linearised problem at w*: retain and forget curvature in span coordinates, and the
+/// escape rule's inputs.
 #[derive(Debug)]
 pub struct Linearised {
     curvature: Curvature,
@@ -191,14 +275,20 @@ pub struct Linearised {
     /// What depends on α alone, per α asked so far (keyed by its bits): the cells of a grid
     /// that differ only in η or B share one pair-coherence solve and one eigen-solve of H_α.
     by_alpha: Mutex<BTreeMap<u64, AlphaTerms>>,
+    /// What does not depend on the budget, per step setting and γ_∞ seed: computed once,
+    /// by whichever cell asks first, while the others wait for it.
+    by_setting: Mutex<BTreeMap<String, Arc<OnceLock<SettingTerms>>>>,
     /// ‖(1/n) Σ_i ∇ℓ_i(w*)‖₂: how far w* is from the zero-gradient assumption.
     pub residual_grad_norm: f64,
+    /// The escape rule's inputs at w* (forget margins, score gradients, cos(∇L_R, ∇L_F),
+    /// α_drift).
+    pub escape: EscapeInputs,
 }
 
 impl Linearised {
     /// Probes `model` at its parameters on the training rows of `data` (split by its forget
     /// mask; at least one retain and one forget row), building the H_i by `method` (from
-    /// [`HessianMethod::choose`]).
+    /// [`HessianMethod::choose`]), and measures the escape rule's inputs.
     pub fn at<M: Model>(
         model: &M,
         loss: Loss,
@@ -235,21 +325,28 @@ impl Linearised {
         Ok(Linearised {
             gram: curvature_gram(&curvature)?,
             by_alpha: Mutex::new(BTreeMap::new()),
+            by_setting: Mutex::new(BTreeMap::new()),
             curvature,
             residual_grad_norm: samples.residual_grad_norm(),
+            escape: EscapeInputs::measure(model, loss, data)?,
         })
     }
 
-    /// σ_U and the first moment of `problem`, computed once per α (they depend on
-    /// α only; the first moment's `diverges` is left to the caller, which knows η).
+    /// σ_U and λ_min/λ_max(H_α) over R^p of `problem`, computed once per α (they depend on
+    /// α only).
     fn alpha_terms(&self, problem: &Problem<'_>) -> Result<AlphaTerms> {
         let key = problem.settings().alpha.to_bits();
         if let Some(terms) = self.by_alpha.lock().expect("not poisoned").get(&key) {
             return Ok(*terms);
         }
+        let mut first = first_moment(problem);
+        if self.curvature.rank() < self.curvature.dim() {
+            first.lambda_min = first.lambda_min.min(0.0);
+            first.lambda_max = first.lambda_max.max(0.0);
+        }
         let terms = AlphaTerms {
             sigma_u: pair_coherence(&self.gram, problem.settings().alpha, false)?,
-            first: first_moment(problem),
+            first,
         };
         self.by_alpha
             .lock()
@@ -258,51 +355,79 @@ impl Linearised {
         Ok(terms)
     }
 
-    /// The verdicts for one step setting; the simulated runs behind γ use the streams of
-    /// (`seed`, `cell`).
-    pub fn predict(
+    /// ρ(T) and (when `asymptotic` gives its options, validated) γ_∞ of `problem`, computed
+    /// once per step setting. `first_diverges` is the first moment's verdict: it makes
+    /// ρ(T) > 1 certain, so that a few Lanczos steps only refine the value.
+    fn setting_terms(
         &self,
-        settings: Settings,
+        problem: &Problem<'_>,
         cfg: &PredictConfig,
-        seed: u64,
-        cell: u64,
-    ) -> Result<Prediction> {
-        let problem = Problem::new(&self.curvature, settings)?;
-        let AlphaTerms { sigma_u, mut first } = self.alpha_terms(&problem)?;
-        if self.curvature.rank() < self.curvature.dim() {
-            first.lambda_min = first.lambda_min.min(0.0);
-            first.lambda_max = first.lambda_max.max(0.0);
-        }
-        let scale = first.abs_max();
-        let first_diverges =
-            first.lambda_min < -TOLERANCE * scale || first.lambda_max > 2.0 / settings.eta;
-        first.diverges = first_diverges;
-        // E‖u‖² ≥ ‖E u‖², so ρ(T) ≥ ρ(I − ηH_α)²: when the first moment already diverges the
-        // Lanczos iteration only refines the value, and a few steps do.
-        let power = rho(
-            &problem,
-            &PowerOptions {
-                tol: cfg.power_tol,
-                max_iter: if first_diverges {
-                    cfg.power_max_iter.min(FIRST_MOMENT_ITER)
-                } else {
-                    cfg.power_max_iter
-                },
-            },
+        first_diverges: bool,
+        asymptotic: Option<AsymptoticOptions>,
+    ) -> SettingTerms {
+        let key = serde_json::to_string(&(problem.settings(), asymptotic.map(|o| o.seed)))
+            .expect("settings serialise");
+        let once = Arc::clone(
+            self.by_setting
+                .lock()
+                .expect("not poisoned")
+                .entry(key)
+                .or_default(),
         );
+        *once.get_or_init(|| {
+            // E‖u‖² ≥ ‖E u‖², so ρ(T) ≥ ρ(I − ηH_α)²: when the first moment already diverges
+            // the Lanczos iteration only refines the value, and a few steps do.
+            let power = rho(
+                problem,
+                &PowerOptions {
+                    tol: cfg.power_tol,
+                    max_iter: if first_diverges {
+                        cfg.power_max_iter.min(FIRST_MOMENT_ITER)
+                    } else {
+                        cfg.power_max_iter
+                    },
+                },
+            );
+            SettingTerms {
+                rho: power.value,
+                rho_converged: power.converged,
+                asymptotic: asymptotic
+                    .map(|opts| asymptotic_exponent(problem, &opts, 0).expect("options validated")),
+            }
+        })
+    }
+
+    /// The predictions for `query` under `cfg` (validated: [`PredictConfig::validate`]).
+    pub fn predict(&self, query: &Query, cfg: &PredictConfig) -> Result<Prediction> {
+        cfg.validate()?;
+        let settings = query.settings;
+        let problem = Problem::new(&self.curvature, settings)?;
+        let AlphaTerms { sigma_u, first } = self.alpha_terms(&problem)?;
+        let thresholds = Thresholds::DEFAULT;
         let eta = settings.eta;
+        let asymptotic = query
+            .asymptotic_seed
+            .map(|seed| cfg.asymptotic.options(seed));
+        let shared = self.setting_terms(
+            &problem,
+            cfg,
+            thresholds.first_moment(eta, &first),
+            asymptotic,
+        );
         let jbar = (1.0 - eta * first.lambda_min)
             .abs()
             .max((1.0 - eta * first.lambda_max).abs());
-        let rho_value = power.value.max(jbar * jbar);
-        let sim = SimOptions {
-            steps: cfg.sim_steps,
-            reps: cfg.sim_reps,
-            seed,
-            init: InitialState::Normal,
-            ..SimOptions::default()
-        };
-        let gamma = lyapunov(&problem, &sim, cell)?.gamma;
+        let rho_value = shared.rho.max(jbar * jbar);
+        let growth = growth_within(
+            &problem,
+            query.budget,
+            cfg.sim_reps,
+            query.growth_seed,
+            query.cell,
+        )?;
+        let escape =
+            self.escape
+                .escape_time(eta, thresholds.unstable_lambda(&first), query.radius)?;
         // Every linearisation here has a forget family, so the pair form of the bound applies.
         let bound = pair_bound(
             sigma_u,
@@ -311,18 +436,30 @@ impl Linearised {
             self.curvature.n_retain() * self.curvature.n_forget(),
             settings.batch_retain,
         );
+        let verdicts = thresholds.judge(&Evidence {
+            eta,
+            rho: rho_value,
+            first,
+            bound,
+            asymptotic: shared.asymptotic.map(|a| a.verdict),
+            growth_rate: Some(growth.rate),
+            escape: Some((escape.steps, query.budget)),
+        });
         Ok(Prediction {
             rho: rho_value,
-            rho_converged: power.converged,
-            gamma,
+            rho_converged: shared.rho_converged,
             lambda_min_h_alpha: first.lambda_min,
             lambda_max_h_alpha: first.lambda_max,
             sigma_u,
             pair_critical: bound.critical,
-            mean_square: rho_value > 1.0 + TOLERANCE,
-            lyapunov: gamma > TOLERANCE,
-            first_moment: first_diverges,
-            pair_bound: bound.diverges,
+            gamma_inf: shared.asymptotic.map_or(f64::NAN, |a| a.gamma),
+            gamma_inf_stderr: shared.asymptotic.map_or(f64::NAN, |a| a.stderr),
+            gamma_inf_steps: shared.asymptotic.map_or(0, |a| a.steps),
+            growth_within_k: growth.rate,
+            escape_steps: escape.steps,
+            kappa: escape.kappa,
+            shape_factor: escape.shape_factor,
+            verdicts,
         })
     }
 }

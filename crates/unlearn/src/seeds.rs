@@ -8,8 +8,10 @@ use rand_chacha::ChaCha8Rng;
 pub const DATA: u64 = 0xda7a;
 /// Seed of the model initialisation.
 pub const INIT: u64 = 0x1417;
-/// Seed of the linear simulation behind the Lyapunov estimate.
+/// Seed of the linear simulation behind growth within K steps.
 pub const LYAPUNOV: u64 = 0x1ea9;
+/// Seed of the linear simulation behind γ_∞ (the asymptotic exponent).
+pub const ASYMPTOTIC: u64 = 0xa5e9;
 
 /// The ChaCha8 stream for (seed, a, b), e.g. (grid seed, cell, rep) for a run's batches.
 pub fn stream(seed: u64, a: u64, b: u64) -> ChaCha8Rng {

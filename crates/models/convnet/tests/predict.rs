@@ -1,6 +1,6 @@
 //! Predictions for the convnet through its Gauss–Newton curvature: the unlearning grids'
-//! stability engine takes rank-one families, so `GaussNewton(convnet)` gives ρ(T), γ and the
-//! first-moment verdict for a model whose exact Hessians are not rank one.
+//! stability engine takes rank-one families, so `GaussNewton(convnet)` gives ρ(T), growth within K
+//! and the first-moment verdict for a model whose exact Hessians are not rank one.
 
 use std::path::Path;
 
@@ -12,6 +12,7 @@ use frontier_model::{
 };
 use frontier_probes::coherence_report;
 use frontier_stability::Settings;
+use frontier_unlearn::predict::Query;
 use frontier_unlearn::{HessianMethod, Linearised, PredictConfig};
 
 #[test]
@@ -51,10 +52,15 @@ fn gauss_newton_curvature_feeds_the_stability_engine() {
     let alpha = 0.5;
     let prediction = linear
         .predict(
-            Settings::new(0.5, alpha, 2),
+            &Query {
+                settings: Settings::new(0.5, alpha, 2),
+                budget: 200,
+                radius: 1.0,
+                growth_seed: 1,
+                cell: 0,
+                asymptotic_seed: None,
+            },
             &PredictConfig::default(),
-            0,
-            0,
         )
         .unwrap();
     assert!(

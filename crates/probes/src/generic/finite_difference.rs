@@ -23,8 +23,9 @@ pub(crate) struct FdProblem<'a, M> {
 }
 
 impl<'a, M: Model> FdProblem<'a, M> {
-    /// Errors unless the parameters and inputs are f64 (finite differences are useless in f32:
-    /// ENGINEERING.md), the parameters are finite and ε is finite and > 0.
+    /// Errors unless the parameters and inputs are f64 (a difference of two gradients over the
+    /// step ε·max(1, ‖w*‖), ε = 10⁻⁵ by default, loses about five of f32's seven significant
+    /// digits), the parameters are finite and ε is finite and > 0.
     pub(crate) fn new(
         model: &'a M,
         loss: Loss,

@@ -9,7 +9,7 @@ use crate::weights::{forget_weights, full_weights, mixed_weights, retain_weights
 /// H = Σ_i w_i c_i g_i g_iᵀ = Gᵀ diag(w ∘ c) G, from the per-sample gradients G (n×p, row
 /// i = g_i = ∇_w f(x_i)), the curvature factors c_i = ℓ''_i and per-sample weights w_i.
 ///
-/// Exact for models that are piecewise linear in their parameters (SCIENCE §3, rank-one
+/// Exact for models that are piecewise linear in their parameters (`docs/science.md#coherence`, rank-one
 /// shortcut). A matvec costs two passes over G (4np flops). The weights decide the object:
 /// see [`crate::weights`] and the constructors [`full`](Self::full),
 /// [`retain`](Self::retain), [`forget`](Self::forget), [`mixed`](Self::mixed).

@@ -8,7 +8,7 @@ use serde::de::{DeserializeOwned, IntoDeserializer, value::StrDeserializer};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, invalid};
-use crate::predict::PredictConfig;
+use crate::predict::{AsymptoticConfig, PredictConfig};
 use crate::run::UnlearnConfig;
 use crate::setup::SetupConfig;
 use crate::update::validate;
@@ -337,8 +337,9 @@ impl<C: ModelSpec> Default for GridConfig<C> {
 
 impl<C: ModelSpec> GridConfig<C> {
     /// A smoke-test grid of `setup` (seconds for a small model): B ∈ {1, 3} × α ∈ {0, 1}, 2
-    /// repetitions, 15 unlearning steps recorded every 5, short predictions (20 simulated
-    /// steps, 2 runs, 20 power iterations), master seed `seed`.
+    /// repetitions, 15 unlearning steps recorded every 5, short predictions (2 runs of
+    /// growth within K, 20 power iterations, γ_∞ of the first setup from 2 runs capped at
+    /// 800 steps), master seed `seed`.
     pub fn smoke(setup: SetupConfig<C>, seed: u64) -> Self {
         GridConfig {
             setup,
@@ -348,9 +349,13 @@ impl<C: ModelSpec> GridConfig<C> {
                 ..UnlearnConfig::default()
             },
             predict: PredictConfig {
-                sim_steps: 20,
                 sim_reps: 2,
                 power_max_iter: 20,
+                asymptotic: AsymptoticConfig {
+                    reps: 2,
+                    max_steps: 800,
+                    ..AsymptoticConfig::default()
+                },
                 ..PredictConfig::default()
             },
             x: Axis::numbers(Param::Batch, vec![1.0, 3.0]),
@@ -434,6 +439,7 @@ impl<C: ModelSpec> GridConfig<C> {
             return Err(invalid("grid.reps", "must be at least 1, got 0"));
         }
         self.unlearn.validate()?;
+        self.predict.validate()?;
         self.setup.model.validate()?;
         for iy in 0..self.ny() {
             for ix in 0..self.nx() {

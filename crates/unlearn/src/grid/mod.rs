@@ -35,10 +35,10 @@ pub mod view;
 
 pub use config::{Axis, AxisValue, GridConfig, Param};
 pub use csv::table;
-pub use records::{CellRecord, RepRecord};
+pub use records::{AtOptimum, CellRecord, RepRecord};
 pub use run::{GridOptions, run_grid};
 pub use shard::{Shard, owners};
-pub use summary::{CellSummary, Criterion, rule_name, stat_names};
+pub use summary::{CellSummary, Criterion, stat_names};
 pub use view::Grid;
 
 #[cfg(test)]

@@ -12,21 +12,22 @@ use frontier_model::ModelSpec;
 use serde::Serialize;
 
 use super::config::GridConfig;
-use super::records::{CellRecord, RepRecord};
+use super::records::{AtOptimum, CellRecord, RepRecord};
 use super::setups::{self, setup_key};
 use super::shard::{Shard, owners};
 use super::view::Grid;
 use crate::batch::{BatchRun, unlearn_many};
 use crate::cache::{Entry, RunDir, Store};
 use crate::error::Result;
-use crate::predict::{HessianMethod, Linearised};
+use crate::predict::{HessianMethod, Linearised, Query};
 use crate::run::{RunOutcome, unlearn};
 use crate::seeds;
 use crate::setup::{Setup, SetupConfig};
 
 /// Bump when the meaning of a cached cell changes: old caches are then not reused. (3: the
-/// deletion metrics and label; 4: cells in verified envelopes, setups shared through the store.)
-const CACHE_FORMAT: u32 = 4;
+/// deletion metrics and label; 4: cells in verified envelopes, setups shared through the store;
+/// 5: the verdict engine's predictions, T̂_esc and the residuals at w* per seed; 6: both.)
+const CACHE_FORMAT: u32 = 6;
 
 /// How to run a grid.
 #[derive(Clone, Copy)]
@@ -294,7 +295,9 @@ fn run_cells_batched<C: ModelSpec>(
 }
 
 /// The record of one cell from its runs' outcomes (one per repetition, in order), with the
-/// predicted verdicts of each repetition's setup.
+/// predictions of each repetition's setup: growth within K from the streams of (seed derived
+/// from (grid seed, rep), cell), γ_∞ (for the first `predict.asymptotic.setups`
+/// repetitions) from a seed derived from (grid seed, rep) shared by the setup's cells.
 fn cell_record<C: ModelSpec>(
     cfg: &GridConfig<C>,
     cell: usize,
@@ -313,8 +316,16 @@ fn cell_record<C: ModelSpec>(
                 .linearised
                 .as_ref()
                 .map(|l| {
-                    let seed = seeds::derive(cfg.seed, rep as u64, seeds::LYAPUNOV);
-                    l.predict(unlearn_cfg.step, &cfg.predict, seed, cell as u64)
+                    let query = Query {
+                        settings: unlearn_cfg.step,
+                        budget: unlearn_cfg.steps,
+                        radius: unlearn_cfg.escape_factor * p.setup.start_norm,
+                        growth_seed: seeds::derive(cfg.seed, rep as u64, seeds::LYAPUNOV),
+                        cell: cell as u64,
+                        asymptotic_seed: (rep < cfg.predict.asymptotic.setups)
+                            .then(|| seeds::derive(cfg.seed, rep as u64, seeds::ASYMPTOTIC)),
+                    };
+                    l.predict(&query, &cfg.predict)
                 })
                 .transpose()?;
             Ok(RepRecord {
@@ -323,8 +334,11 @@ fn cell_record<C: ModelSpec>(
                 retrained: p.setup.retrained.clone(),
                 start_norm: p.setup.start_norm,
                 pretrain_converged: p.setup.pretrain.converged,
+                at_optimum: AtOptimum::new(
+                    &p.setup.pretrain,
+                    p.linearised.as_ref().map(|l| &l.escape),
+                ),
                 prediction,
-                residual_grad_norm: p.linearised.as_ref().map(|l| l.residual_grad_norm),
             })
         })
         .collect::<Result<Vec<_>>>()?;

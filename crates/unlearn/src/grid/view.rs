@@ -1,15 +1,15 @@
-//! A computed grid and what is read off it: per-cell values for a heatmap, cell edges, and
-//! the predicted boundaries with their agreement scores.
+//! A computed grid and what is read off it: per-cell values for a heatmap, cell edges, the
+//! predicted boundaries with their scores, and per column the first y value that escapes.
 
 use std::path::PathBuf;
 
 use frontier_model::CnnConfig;
-use frontier_stability::sweep::{Boundary, Rule, edges};
+use frontier_stability::sweep::{Boundary, Region, edges};
+use frontier_stability::{Rule, Verdict};
 
 use super::config::GridConfig;
 use super::records::CellRecord;
 use super::summary::{CellSummary, Criterion};
-use crate::predict::RULES;
 
 /// A computed (possibly incomplete) grid.
 #[derive(Debug, Clone)]
@@ -72,32 +72,63 @@ impl<C> Grid<C> {
         ))
     }
 
-    /// The predicted boundaries (a rule's label per cell: the majority of the repetitions'
-    /// verdicts) as step lines, each with its agreement score: the fraction of cells where
-    /// the predicted label equals the empirical majority of `criterion`. Empty without
-    /// predictions, without a y axis or for an incomplete grid.
+    /// The predicted boundaries of every rule with a verdict in every cell (a cell's verdict:
+    /// [`CellSummary::verdict`]) as step lines, each with its scores against the empirical
+    /// majority of `criterion` (more than half of the runs meet it). Empty without a y axis or
+    /// for an incomplete grid.
     pub fn boundaries(&self, criterion: Criterion) -> Vec<Boundary> {
         let summaries = self.summaries();
         let (Some((x_edges, y_edges)), Some(y)) = (self.edges(), &self.config.y) else {
             return Vec::new();
         };
-        if !self.is_complete()
-            || summaries
-                .iter()
-                .any(|s| s.predicted(Rule::MeanSquare).is_nan())
-        {
+        if !self.is_complete() {
             return Vec::new();
         }
         let nx = self.config.nx();
         let region = y.param.escape_region();
-        RULES
+        Rule::ALL
             .iter()
+            .filter(|&&rule| summaries.iter().all(|s| s.verdict(rule).is_some()))
             .map(|&rule| {
                 Boundary::of(rule, &x_edges, &y_edges, region, |ix, iy| {
                     let s = &summaries[iy * nx + ix];
-                    (s.predicted(rule) > 0.5, criterion.fraction(s) > 0.5)
+                    let verdict = s.verdict(rule).expect("filtered above");
+                    (verdict, criterion.fraction(s) > 0.5)
                 })
             })
             .collect()
+    }
+
+    /// Per column, the first y value, counted from the stable end of the y axis, whose cell
+    /// `escapes` (e.g. the first α with a majority escaping); NaN for a column where none
+    /// does or a cell is missing. Empty without a y axis.
+    pub fn first_escaping(&self, escapes: impl Fn(&CellSummary) -> bool) -> Vec<f64> {
+        let Some(y) = &self.config.y else {
+            return Vec::new();
+        };
+        let (nx, ny) = (self.config.nx(), self.config.ny());
+        let positions = y.positions();
+        let rows: Vec<usize> = match y.param.escape_region() {
+            Region::HighY => (0..ny).collect(),
+            Region::LowY => (0..ny).rev().collect(),
+        };
+        (0..nx)
+            .map(|ix| {
+                for &iy in &rows {
+                    match &self.cells[iy * nx + ix] {
+                        None => return f64::NAN,
+                        Some(cell) if escapes(&cell.summary()) => return positions[iy],
+                        Some(_) => {}
+                    }
+                }
+                f64::NAN
+            })
+            .collect()
+    }
+
+    /// The first y value per column at which `rule`'s cell verdict is escape (see
+    /// [`Grid::first_escaping`]).
+    pub fn first_predicted(&self, rule: Rule) -> Vec<f64> {
+        self.first_escaping(|s| s.verdict(rule) == Some(Verdict::Escape))
     }
 }
