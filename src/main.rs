@@ -233,6 +233,21 @@ enum Command {
         /// never).
         #[arg(long, default_value_t = 1000.0)]
         threshold: f64,
+        /// The training loss, for the finite-budget escape prediction T̂_esc ≤ K (K =
+        /// `--steps`) in the output; needs --forget-loss, --forget-grad-norm and --radius.
+        #[arg(long, value_parser = loss_parser(), requires_all = ["forget_loss", "forget_grad_norm", "radius"])]
+        loss: Option<Loss>,
+        /// Mean loss of the forget samples at w* (nats, ≥ 0; with --loss).
+        #[arg(long, requires = "loss")]
+        forget_loss: Option<f64>,
+        /// Root mean square over the forget samples of the score-gradient norm ‖∇_w f(x_j)‖ at
+        /// w* (≥ 0; with --loss).
+        #[arg(long, requires = "loss")]
+        forget_grad_norm: Option<f64>,
+        /// Escape radius R (> 0, parameter units): a run has escaped once ‖w − w*‖ > R (the
+        /// figures use R = ‖w*‖; with --loss).
+        #[arg(long, requires = "loss")]
+        radius: Option<f64>,
         /// Print exactly one JSON object instead of a table.
         #[arg(long)]
         json: bool,
@@ -507,9 +522,20 @@ fn run(cli: Cli) -> Result<()> {
             reps,
             seed,
             threshold,
+            loss,
+            forget_loss,
+            forget_grad_norm,
+            radius,
             json,
         } => {
+            let escape = loss.map(|loss| stability::EscapeArgs {
+                loss,
+                forget_loss: forget_loss.unwrap_or_default(),
+                forget_grad_norm: forget_grad_norm.unwrap_or_default(),
+                radius: radius.unwrap_or_default(),
+            });
             let args = stability::Args {
+                escape,
                 eta,
                 alpha,
                 batch,

@@ -9,9 +9,17 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail, ensure};
+use frontier_model::Loss;
+use frontier_stability::escape::{EscapeTime, ForgetAtOptimum};
+use frontier_stability::first_moment::FirstMoment;
+use frontier_stability::report::optional_number;
 use frontier_stability::simulate::InitialState;
-use frontier_stability::{Curvature, Family, Problem, Report, Sampling, Settings, SimOptions};
+use frontier_stability::{
+    Curvature, Family, Problem, Report, Sampling, Settings, SimOptions, Thresholds,
+};
+use frontier_unlearn::escape::margin_loss;
 use nalgebra::DMatrix;
+use serde::Serialize;
 
 use crate::memory::{Budget, Estimate, Header, read_header};
 use crate::progress::{Mode, Reporter};
@@ -31,6 +39,63 @@ pub struct Args {
     pub sampling: Sampling,
     /// Simulation options (steps, repetitions, seed, divergence threshold).
     pub sim: SimOptions,
+    /// The forget set at w*, for the finite-budget escape prediction (`None`: not asked).
+    pub escape: Option<EscapeArgs>,
+}
+
+/// What the finite-budget escape prediction T̂_esc = L/κ needs besides the Hessians
+/// (`--loss`, `--forget-loss`, `--forget-grad-norm`, `--radius`; docs/science.md, "The
+/// escape-time rule").
+pub struct EscapeArgs {
+    /// The training loss.
+    pub loss: Loss,
+    /// Mean loss of the forget samples at w* (nats).
+    pub forget_loss: f64,
+    /// Root mean square over the forget samples of ‖∇_w f(x_j)‖ at w*.
+    pub forget_grad_norm: f64,
+    /// The escape radius R (parameter units): escaped once ‖w − w*‖ > R.
+    pub radius: f64,
+}
+
+/// The report with the finite-budget escape prediction beside it (all `null` when the
+/// escape flags were not given).
+#[derive(Serialize)]
+pub struct Output {
+    /// Every criterion of the Hessians.
+    #[serde(flatten)]
+    pub report: Report,
+    /// κ = ln(1 + η·|λ_min(H_α)|), e-folds per step along the most unstable direction (0
+    /// when H_α has no negative eigenvalue beyond round-off).
+    #[serde(serialize_with = "optional_number")]
+    pub escape_rate: Option<f64>,
+    /// L, the loss-shape factor: e-folds the escape needs.
+    #[serde(serialize_with = "optional_number")]
+    pub escape_shape_factor: Option<f64>,
+    /// T̂_esc = L/κ in steps (`"inf"` when κ = 0).
+    #[serde(serialize_with = "optional_number")]
+    pub escape_steps_predicted: Option<f64>,
+    /// The finite-budget verdict T̂_esc ≤ K with K = `--steps`.
+    pub escape_within_steps: Option<bool>,
+}
+
+impl EscapeArgs {
+    /// The forget set's description for `n_forget` samples; errors name the flag.
+    fn forget(&self, n_forget: usize) -> Result<ForgetAtOptimum> {
+        ensure!(
+            n_forget > 0,
+            "--loss, --forget-loss, --forget-grad-norm, --radius: the escape prediction needs \
+             a forget family in the file (`forget_g` with `forget_c`, or `forget_h`)"
+        );
+        let forget = ForgetAtOptimum {
+            loss: margin_loss(self.loss),
+            forget_loss: self.forget_loss,
+            forget_grad_norm: self.forget_grad_norm,
+            n_forget,
+            radius: self.radius,
+        };
+        forget.validate().map_err(flag_error)?;
+        Ok(forget)
+    }
 }
 
 /// The tensors a Hessians file may hold.
@@ -334,7 +399,7 @@ fn curvature(file: &TensorFile, layout: &Layout, on: &Reporter) -> Result<Curvat
 }
 
 /// Loads the Hessians and runs every criterion: flags, header, settings and memory first.
-pub fn run(path: &Path, args: &Args, budget: &Budget) -> Result<Report> {
+pub fn run(path: &Path, args: &Args, budget: &Budget) -> Result<Output> {
     let settings = Settings {
         batch_forget: args.batch_forget,
         sampling: args.sampling,
@@ -354,6 +419,11 @@ pub fn run(path: &Path, args: &Args, budget: &Budget) -> Result<Report> {
     settings
         .validate(layout.n_retain, layout.n_forget)
         .map_err(flag_error)?;
+    let forget = args
+        .escape
+        .as_ref()
+        .map(|e| e.forget(layout.n_forget))
+        .transpose()?;
     estimate(&layout, &header, sim.reps).check(budget)?;
     if layout.form == Form::Dense || layout.forget_form == Form::Dense {
         announce_dense(&layout);
@@ -363,9 +433,25 @@ pub fn run(path: &Path, args: &Args, budget: &Budget) -> Result<Report> {
     let curvature = curvature(&file, &layout, &progress)?;
     drop(file);
     let problem = Problem::new(&curvature, settings)?;
-    Ok(frontier_stability::report::analyze_with_progress(
-        &problem, &sim, &progress,
-    )?)
+    let report = frontier_stability::report::analyze_with_progress(&problem, &sim, &progress)?;
+    let escape = forget
+        .map(|f| -> Result<EscapeTime> {
+            let first = FirstMoment {
+                lambda_min: report.lambda_min_h_alpha,
+                lambda_max: report.lambda_max_h_alpha,
+            };
+            let lambda = Thresholds::DEFAULT.unstable_lambda(&first);
+            Ok(EscapeTime::new(report.eta, lambda, &f.shape()?))
+        })
+        .transpose()?;
+    Ok(Output {
+        escape_rate: escape.map(|e| e.kappa),
+        escape_shape_factor: escape.map(|e| e.shape_factor),
+        escape_steps_predicted: escape.map(|e| e.steps),
+        escape_within_steps: escape
+            .map(|e| Thresholds::DEFAULT.finite_budget(e.steps, report.steps)),
+        report,
+    })
 }
 
 /// Names the command-line flag of a settings error (`batch_retain` is `--batch`).
@@ -379,6 +465,9 @@ fn flag_error(e: frontier_stability::Error) -> anyhow::Error {
             "steps" => "--steps",
             "reps" => "--reps",
             "threshold" => "--threshold",
+            "forget_loss" => "--forget-loss",
+            "forget_grad_norm" => "--forget-grad-norm",
+            "radius" => "--radius",
             _ => "",
         },
         _ => "",
@@ -525,6 +614,7 @@ mod properties {
                 batch_forget: None,
                 sampling: Sampling::Without,
                 sim: SimOptions { steps: 20, reps: 2, ..SimOptions::default() },
+                escape: None,
             };
             let budget = Budget { bytes: 1e8, source: "test".into() };
             let _ = run(&path, &args, &budget);
@@ -559,6 +649,7 @@ mod properties {
                 batch_forget,
                 sampling: Sampling::Without,
                 sim: SimOptions { steps, reps, threshold, ..SimOptions::default() },
+                escape: None,
             };
             let budget = Budget { bytes: 1e8, source: "test".into() };
             let _ = run(&path, &args, &budget);

@@ -174,3 +174,117 @@ fn missing_retain_hessians_are_named() {
         &["retain_g"],
     );
 }
+
+/// A forget family of 2 samples in p = 3 beside [`hessians`]' retain family.
+fn forget_family() -> Vec<(&'static str, Vec<usize>, Vec<f64>)> {
+    vec![
+        ("forget_g", vec![2, 3], vec![0.5, -1.0, 2.0, 1.5, 0.0, -0.5]),
+        ("forget_c", vec![2], vec![0.8, 1.2]),
+    ]
+}
+
+/// The finite-budget escape prediction: T̂_esc = L/κ from the run's own λ_min(H_α), recomputed
+/// here from the logistic loss-shape formula (docs/science.md, "The escape-time rule"):
+/// m₀ = −ln(e^ℓ − 1), Δ = R·‖g_f‖/√n_f, L = ℓ''(m₀)·Δ + σ(m₀)²·(1 − e^(−Δ)),
+/// κ = ln(1 + η·|λ_min|).
+#[test]
+fn escape_prediction_matches_the_closed_form() {
+    let dir = hessians(forget_family());
+    let path = dir.path().join("h.safetensors");
+    let (eta, loss, grad, radius, budget) = (0.3, 0.05, 2.0, 1.5, 40);
+    let out = ok(&[
+        "stability",
+        "--hessians",
+        path.to_str().unwrap(),
+        "--eta",
+        &eta.to_string(),
+        "--alpha",
+        "0.6",
+        "--batch",
+        "2",
+        "--steps",
+        &budget.to_string(),
+        "--reps",
+        "2",
+        "--loss",
+        "logistic",
+        "--forget-loss",
+        &loss.to_string(),
+        "--forget-grad-norm",
+        &grad.to_string(),
+        "--radius",
+        &radius.to_string(),
+        "--json",
+    ]);
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lambda_min = got["lambda_min_h_alpha"].as_f64().unwrap();
+    assert!(lambda_min < 0.0, "α = 0.6 makes H_α indefinite here: {got}");
+    let sigmoid = |m: f64| 1.0 / (1.0 + (-m).exp());
+    let m0 = -(f64::exp(loss) - 1.0).ln();
+    let shift = radius * grad / 2f64.sqrt();
+    let factor = sigmoid(m0) * sigmoid(-m0) * shift + sigmoid(m0).powi(2) * (1.0 - (-shift).exp());
+    let kappa = (1.0 + eta * lambda_min.abs()).ln();
+    let steps = factor / kappa;
+    for (key, want) in [
+        ("escape_rate", kappa),
+        ("escape_shape_factor", factor),
+        ("escape_steps_predicted", steps),
+    ] {
+        let rust = got[key].as_f64().unwrap_or(f64::NAN);
+        assert!(
+            (rust - want).abs() <= 1e-9 * want.abs(),
+            "{key}: rust={rust}, reference={want}"
+        );
+    }
+    assert_eq!(got["escape_within_steps"], steps <= budget as f64, "{got}");
+}
+
+/// Without the escape flags the fields are null; with some of them, or with a bad value or no
+/// forget family, the command refuses before any work and names the flag.
+#[test]
+fn escape_flags_are_all_or_none_and_validated() {
+    let dir = hessians(forget_family());
+    let path = dir.path().join("h.safetensors");
+    let base = [
+        "stability",
+        "--hessians",
+        path.to_str().unwrap(),
+        "--eta",
+        "0.3",
+        "--batch",
+        "2",
+        "--steps",
+        "10",
+        "--reps",
+        "2",
+    ];
+    let out = ok(&[&base[..], &["--json"]].concat());
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(got["escape_steps_predicted"].is_null(), "{got}");
+    assert!(got["escape_within_steps"].is_null(), "{got}");
+    fails_with(
+        &[&base[..], &["--loss", "logistic", "--radius", "1"]].concat(),
+        &["--forget-loss"],
+    );
+    let all = [
+        "--loss",
+        "squared",
+        "--forget-grad-norm",
+        "1",
+        "--radius",
+        "1",
+    ];
+    fails_with(
+        &[&base[..], &all, &["--forget-loss=-0.5"]].concat(),
+        &["--forget-loss", "-0.5"],
+    );
+    refuses(
+        vec![],
+        &[
+            &["--eta", "0.3", "--batch", "2", "--forget-loss", "0.1"][..],
+            &all,
+        ]
+        .concat(),
+        &["forget family"],
+    );
+}

@@ -1,5 +1,5 @@
 //! Exact mean-square criterion: the spectral radius ρ(T) of the second-moment
-//! operator W_{k+1} = T(W_k), W_k = E[u_k u_kᵀ] (SCIENCE §2.1).
+//! operator W_{k+1} = T(W_k), W_k = E[u_k u_kᵀ] (`docs/science.md#linear-stability-and-the-mean-square-operator-t`).
 //!
 //! In span coordinates (see [`crate::Curvature`]), with signed step weights
 //! w_R = −η(1−α), w_F = +ηα and J̄ = I + w_R H_R + w_F H_F = I − ηH_α,

@@ -106,8 +106,9 @@ pub struct Report {
     pub simulation_diverges: bool,
 }
 
-/// A finite number as a JSON number, otherwise "inf", "-inf" or "nan".
-fn number<S: Serializer>(value: &f64, s: S) -> std::result::Result<S::Ok, S::Error> {
+/// A finite number as a JSON number, otherwise "inf", "-inf" or "nan" (a serde
+/// `serialize_with` helper).
+pub fn number<S: Serializer>(value: &f64, s: S) -> std::result::Result<S::Ok, S::Error> {
     if value.is_finite() {
         s.serialize_f64(*value)
     } else if value.is_nan() {
@@ -119,7 +120,8 @@ fn number<S: Serializer>(value: &f64, s: S) -> std::result::Result<S::Ok, S::Err
     }
 }
 
-fn optional_number<S: Serializer>(
+/// As [`number`], `null` for `None`.
+pub fn optional_number<S: Serializer>(
     value: &Option<f64>,
     s: S,
 ) -> std::result::Result<S::Ok, S::Error> {

@@ -1,4 +1,4 @@
-//! Synthetic per-sample Hessians with a coherence dial (SCIENCE §4).
+//! Synthetic per-sample Hessians with a coherence dial (`docs/science.md#synthetic-hessians-with-a-coherence-dial`).
 //!
 //! All samples are rank-one on a single coordinate axis, H_i = s·e_k e_kᵀ, so
 //! every analysis takes the O(n + d) diagonal path.
