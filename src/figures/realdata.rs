@@ -31,8 +31,7 @@ use frontier_stability::Settings;
 use frontier_stability::score::{Scores, score};
 use frontier_stability::sweep::{Region, edges, step_line};
 use frontier_unlearn::{
-    Entry, HessianMethod, Linearised, PredictConfig, Query, Setup, UnlearnConfig, seeds,
-    unlearn,
+    Entry, HessianMethod, Linearised, PredictConfig, Query, Setup, UnlearnConfig, seeds, unlearn,
 };
 use serde::{Deserialize, Serialize};
 
