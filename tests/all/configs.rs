@@ -102,20 +102,7 @@ fn an_unknown_key_in_a_figure_config_names_the_key_and_the_file() {
         ] {
             let path = dir.path().join(format!("{name}.toml"));
             std::fs::write(&path, bad).unwrap();
-            let out = dir.path().join("out");
-            fails_with(
-                &[
-                    "heatmap",
-                    "--config",
-                    path.to_str().unwrap(),
-                    "--out",
-                    out.to_str().unwrap(),
-                    "--runs",
-                    dir.path().join("runs").to_str().unwrap(),
-                ],
-                &[key, path.to_str().unwrap()],
-            );
-            assert!(!out.exists(), "{name}: nothing written for `{key}`");
+            refused_before_writing(dir.path(), &path, &[key]);
         }
     }
 }
@@ -136,19 +123,27 @@ fn a_bad_forget_kind_in_figure8_names_the_key_and_the_value() {
     ] {
         let path = dir.path().join("figure8.toml");
         std::fs::write(&path, text.replacen(line, &format!("kinds = {kinds}"), 1)).unwrap();
-        let out = dir.path().join("out");
-        fails_with(
-            &[
-                "heatmap",
-                "--config",
-                path.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-                "--runs",
-                dir.path().join("runs").to_str().unwrap(),
-            ],
-            &["kinds", needle, path.to_str().unwrap()],
-        );
-        assert!(!out.exists(), "nothing written for {kinds}");
+        refused_before_writing(dir.path(), &path, &["kinds", needle]);
     }
+}
+
+/// `frontier heatmap --config path` (outputs and cache under `dir`) exits 2 with a message
+/// holding every needle and the file's path, and writes nothing.
+fn refused_before_writing(dir: &Path, path: &Path, needles: &[&str]) {
+    let out = dir.join("out");
+    let mut expected = needles.to_vec();
+    expected.push(path.to_str().unwrap());
+    fails_with(
+        &[
+            "heatmap",
+            "--config",
+            path.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--runs",
+            dir.join("runs").to_str().unwrap(),
+        ],
+        &expected,
+    );
+    assert!(!out.exists(), "{}: nothing written", path.display());
 }
