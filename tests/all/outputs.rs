@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::cli::{ok, train_tiny};
+use crate::cli::{ok, train_tiny, unlearn_tiny};
 use crate::sweep::{TINY, sweep_args};
 
 /// One section of the document: the file-name patterns of its heading and the columns its
@@ -157,21 +157,7 @@ fn every_csv_a_sweep_and_an_unlearn_write_is_documented() {
     let run = dir.path().join("run");
     train_tiny(&run, &[]);
     let unlearned = dir.path().join("unlearned");
-    ok(&[
-        "unlearn",
-        "--run",
-        run.to_str().unwrap(),
-        "--alpha",
-        "0.5",
-        "--batch",
-        "2",
-        "--steps",
-        "4",
-        "--record-every",
-        "2",
-        "--out",
-        unlearned.to_str().unwrap(),
-    ]);
+    unlearn_tiny(&run, &unlearned, ("4", "2"), &[]);
     let mut files = Vec::new();
     csv_files(dir.path(), &mut files);
     files.sort();
