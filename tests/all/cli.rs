@@ -50,6 +50,33 @@ pub fn train_tiny(out: &Path, extra: &[&str]) -> Output {
     train_tiny_model(out, &["--set", "model.m=3"], extra)
 }
 
+/// `frontier unlearn` of the `frontier train` directory `run` into `out` with α = 0.5, B = 2,
+/// `steps` steps recorded every `every`, and extra arguments.
+pub fn unlearn_tiny(
+    run: &Path,
+    out: &Path,
+    (steps, every): (&str, &str),
+    extra: &[&str],
+) -> Output {
+    let mut args = vec![
+        "unlearn",
+        "--run",
+        run.to_str().unwrap(),
+        "--alpha",
+        "0.5",
+        "--batch",
+        "2",
+        "--steps",
+        steps,
+        "--record-every",
+        every,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    ok(&args)
+}
+
 /// `frontier train` of the tiny config with the model arguments `model` into `out`.
 pub fn train_tiny_model(out: &Path, model: &[&str], extra: &[&str]) -> Output {
     let mut args = vec!["train", "--out", out.to_str().unwrap()];

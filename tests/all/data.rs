@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use safetensors::SafeTensors;
 
-use crate::cli::{fails_with, ok, write_tensors};
+use crate::cli::{fails_with, ok, unlearn_tiny, write_tensors};
 
 fn digits() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/data/digits.safetensors")
@@ -169,21 +169,7 @@ fn unlearn_runs_on_a_convnet_run_of_images() {
             "data.forget.count=4",
         ],
     );
-    ok(&[
-        "unlearn",
-        "--run",
-        run.to_str().unwrap(),
-        "--alpha",
-        "0.5",
-        "--batch",
-        "2",
-        "--steps",
-        "10",
-        "--record-every",
-        "5",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    unlearn_tiny(&run, &out, ("10", "5"), &[]);
     let weights = out.join("weights.safetensors");
     let bytes = std::fs::read(&weights).unwrap();
     let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();

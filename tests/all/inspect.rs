@@ -2,7 +2,7 @@
 
 use safetensors::SafeTensors;
 
-use crate::cli::{fails_with, ok, text, train_tiny};
+use crate::cli::{fails_with, text, train_tiny, unlearn_tiny};
 
 #[test]
 fn one_run_writes_its_trajectory_plots_outcome_and_weights() {
@@ -10,23 +10,7 @@ fn one_run_writes_its_trajectory_plots_outcome_and_weights() {
     let run = dir.path().join("run");
     train_tiny(&run, &[]);
     let out = dir.path().join("unlearned");
-    let log = text(&ok(&[
-        "unlearn",
-        "--run",
-        run.to_str().unwrap(),
-        "--alpha",
-        "0.5",
-        "--batch",
-        "2",
-        "--eta",
-        "2",
-        "--steps",
-        "30",
-        "--record-every",
-        "5",
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    let log = text(&unlearn_tiny(&run, &out, ("30", "5"), &["--eta", "2"]));
     assert!(log.contains("retrain reference"), "{log}");
     let csv = std::fs::read_to_string(out.join("trajectory.csv")).unwrap();
     let rows: Vec<&str> = csv.lines().collect();

@@ -9,6 +9,7 @@ mod data;
 mod heatmap;
 mod inspect;
 mod mlp;
+mod outputs;
 mod shard;
 mod stability;
 mod sweep;
