@@ -175,3 +175,23 @@ pub fn assert_png_drawn(path: &Path) {
         colours.len()
     );
 }
+
+/// `frontier stability --hessians PATH` with η = 0.1, B = 2, 10 steps and 2 runs: the
+/// arguments the tests of Hessians files start from.
+pub fn stability_args(path: &Path) -> Vec<String> {
+    [
+        "stability",
+        "--hessians",
+        path.to_str().unwrap(),
+        "--eta",
+        "0.1",
+        "--batch",
+        "2",
+        "--steps",
+        "10",
+        "--reps",
+        "2",
+    ]
+    .map(String::from)
+    .to_vec()
+}

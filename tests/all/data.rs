@@ -11,6 +11,14 @@ fn digits() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/data/digits.safetensors")
 }
 
+/// 10 % of the images for training (36 samples of the 3s and 8s), 4 of them forgotten.
+const SMALL_DIGITS: [&str; 4] = [
+    "--set",
+    "data.test_fraction=0.9",
+    "--set",
+    "data.forget.count=4",
+];
+
 /// `frontier train` of a small convnet (c₁ = 4, c₂ = 8, p = 465) on the digits' 3s and 8s
 /// with `extra` arguments.
 fn train_digits(out: &Path, extra: &[&str]) {
@@ -114,16 +122,7 @@ fn mislabelled_samples_are_flipped_in_training_and_fitted_at_w_star() {
 fn coherence_of_a_convnet_run_reports_exact_and_gauss_newton() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    // 10 % of the 3s and 8s for training: 36 samples, 4 forgotten.
-    train_digits(
-        &run,
-        &[
-            "--set",
-            "data.test_fraction=0.9",
-            "--set",
-            "data.forget.count=4",
-        ],
-    );
+    train_digits(&run, &SMALL_DIGITS);
     let out = ok(&["coherence", "--run", run.to_str().unwrap(), "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
@@ -160,15 +159,7 @@ fn coherence_of_a_convnet_run_reports_exact_and_gauss_newton() {
 fn unlearn_runs_on_a_convnet_run_of_images() {
     let dir = tempfile::tempdir().unwrap();
     let (run, out) = (dir.path().join("run"), dir.path().join("unlearned"));
-    train_digits(
-        &run,
-        &[
-            "--set",
-            "data.test_fraction=0.9",
-            "--set",
-            "data.forget.count=4",
-        ],
-    );
+    train_digits(&run, &SMALL_DIGITS);
     unlearn_tiny(&run, &out, ("10", "5"), &[]);
     let weights = out.join("weights.safetensors");
     let bytes = std::fs::read(&weights).unwrap();

@@ -1,6 +1,6 @@
 //! `frontier stability`: agreement with an independent NumPy computation; bad input.
 
-use crate::cli::{assert_json_close, fails_with, ok, reference, write_tensors};
+use crate::cli::{assert_json_close, fails_with, ok, reference, stability_args, write_tensors};
 
 /// The `--json` numbers that do not depend on the simulation.
 pub const DETERMINISTIC: &[&str] = &[
@@ -245,19 +245,8 @@ fn escape_prediction_matches_the_closed_form() {
 fn escape_flags_are_all_or_none_and_validated() {
     let dir = hessians(forget_family());
     let path = dir.path().join("h.safetensors");
-    let base = [
-        "stability",
-        "--hessians",
-        path.to_str().unwrap(),
-        "--eta",
-        "0.3",
-        "--batch",
-        "2",
-        "--steps",
-        "10",
-        "--reps",
-        "2",
-    ];
+    let args = stability_args(&path);
+    let base: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = ok(&[&base[..], &["--json"]].concat());
     let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(got["escape_steps_predicted"].is_null(), "{got}");

@@ -7,7 +7,7 @@ use std::path::Path;
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
 
-use crate::cli::{fails_with, reference, text, write_tensors};
+use crate::cli::{fails_with, reference, stability_args, text, write_tensors};
 
 /// Writes (name, dtype, shape, values) with each tensor in its own dtype.
 fn write_mixed(path: &Path, tensors: &[(&str, Dtype, Vec<usize>, Vec<f64>)]) {
@@ -24,24 +24,6 @@ fn write_mixed(path: &Path, tensors: &[(&str, Dtype, Vec<usize>, Vec<f64>)]) {
         .map(|((n, d, s, _), b)| (n.to_string(), TensorView::new(*d, s.clone(), b).unwrap()))
         .collect();
     std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
-}
-
-fn stability(path: &Path) -> Vec<String> {
-    [
-        "stability",
-        "--hessians",
-        path.to_str().unwrap(),
-        "--eta",
-        "0.1",
-        "--batch",
-        "2",
-        "--steps",
-        "10",
-        "--reps",
-        "2",
-    ]
-    .map(String::from)
-    .to_vec()
 }
 
 fn coherence(data: &Path, weights: &Path) -> Vec<String> {
@@ -74,7 +56,10 @@ fn an_unknown_tensor_in_a_hessians_file_is_named() {
             ("forget_G", vec![1, 2], vec![1.0, 1.0]),
         ],
     );
-    let message = refused(&stability(&path), &["tensor `forget_G`", "h.safetensors"]);
+    let message = refused(
+        &stability_args(&path),
+        &["tensor `forget_G`", "h.safetensors"],
+    );
     assert_eq!(
         message.matches("forget_G").count(),
         1,
@@ -94,7 +79,7 @@ fn mixed_f32_and_f64_are_refused_naming_one_of_each() {
         ],
     );
     refused(
-        &stability(&path),
+        &stability_args(&path),
         &[
             "mixes F32 and F64",
             "`retain_c` is F32",
